@@ -1,0 +1,405 @@
+//! Typed settings, layered: built-in defaults, then an optional TOML file, then environment
+//! variables (DESIGN.md 4.1). `Settings::load` either returns settings in which every value is
+//! valid or an error naming the variable and what it accepts, so a bad value stops start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use base64::Engine;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::odoo::ClientSettings;
+
+/// Every variable the service reads, in the environment's spelling.
+pub const VARIABLES: &[&str] = &[
+    "LIMIT_PER_CALL",
+    "MAX_BATCH_ATTEMPTS",
+    "INITIAL_SYNC_RANGE_DAYS",
+    "MIN_WINDOW_MINUTES",
+    "MAX_WINDOW_HOURS",
+    "API_CALL_DELAY_MS",
+    "CRON_SCHEDULE",
+    "MONGO_URI",
+    "REDIS_URL",
+    "JWT_SECRET",
+    "ENCRYPTION_KEY",
+    "INCREMENTAL_INTERVAL_SECONDS",
+    "INCREMENTAL_LOOKBACK_MINUTES",
+    "RECONCILE_INTERVAL_HOURS",
+    "BIND_ADDRESS",
+    "DATA_DIR",
+    "WORKER_CONCURRENCY",
+    "ALLOWED_PRIVATE_HOSTS",
+    "ODOO_CONNECT_TIMEOUT_SECONDS",
+    "ODOO_REQUEST_TIMEOUT_SECONDS",
+];
+
+/// A setting that is missing or out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}: {problem}")]
+    Invalid {
+        variable: &'static str,
+        problem: String,
+    },
+    #[error("configuration: {0}")]
+    Source(String),
+}
+
+fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+/// The settings as read, before validation. Field names are the variables in lower case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    limit_per_call: u32,
+    max_batch_attempts: u32,
+    initial_sync_range_days: u32,
+    min_window_minutes: u32,
+    max_window_hours: u32,
+    api_call_delay_ms: u64,
+    cron_schedule: String,
+    mongo_uri: Option<String>,
+    redis_url: Option<String>,
+    jwt_secret: Option<String>,
+    encryption_key: Option<String>,
+    incremental_interval_seconds: u64,
+    incremental_lookback_minutes: u32,
+    reconcile_interval_hours: u32,
+    bind_address: String,
+    data_dir: String,
+    worker_concurrency: u32,
+    allowed_private_hosts: String,
+    odoo_connect_timeout_seconds: u64,
+    odoo_request_timeout_seconds: u64,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        RawSettings {
+            limit_per_call: 200,
+            max_batch_attempts: 4,
+            initial_sync_range_days: 90,
+            min_window_minutes: 30,
+            max_window_hours: 24,
+            api_call_delay_ms: 1000,
+            cron_schedule: "*/10 * * * * *".into(),
+            mongo_uri: None,
+            redis_url: None,
+            jwt_secret: None,
+            encryption_key: None,
+            incremental_interval_seconds: 300,
+            incremental_lookback_minutes: 15,
+            reconcile_interval_hours: 24,
+            bind_address: "127.0.0.1:8080".into(),
+            data_dir: "./data".into(),
+            worker_concurrency: 32,
+            allowed_private_hosts: String::new(),
+            odoo_connect_timeout_seconds: 10,
+            odoo_request_timeout_seconds: 120,
+        }
+    }
+}
+
+/// The 32-byte key that encrypts Odoo secrets at rest.
+#[derive(Clone)]
+pub struct EncryptionKey([u8; 32]);
+
+impl EncryptionKey {
+    /// Parses standard base64 of exactly 32 bytes.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| "must be base64 (standard alphabet)".to_string())?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))?;
+        Ok(EncryptionKey(key))
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionKey([REDACTED])")
+    }
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub limit_per_call: u32,
+    pub max_batch_attempts: u32,
+    /// 0 means all history.
+    pub initial_sync_range_days: u32,
+    pub min_window: Duration,
+    pub max_window: Duration,
+    pub api_call_delay: Duration,
+    pub cron_schedule: cron::Schedule,
+    pub mongo_uri: Option<String>,
+    pub redis_url: Option<String>,
+    pub jwt_secret: Option<SecretString>,
+    pub encryption_key: Option<EncryptionKey>,
+    pub incremental_interval: Duration,
+    pub incremental_lookback: Duration,
+    pub reconcile_interval: Duration,
+    pub bind_address: SocketAddr,
+    pub data_dir: PathBuf,
+    pub worker_concurrency: u32,
+    /// Hosts that may resolve to private addresses (the simulator in tests and the demo).
+    pub allowed_private_hosts: Vec<String>,
+    pub odoo_connect_timeout: Duration,
+    pub odoo_request_timeout: Duration,
+}
+
+impl Settings {
+    /// Defaults, then `file` (TOML with the same keys in lower case, e.g. `limit_per_call = 500`), then the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Source(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::raw().only(VARIABLES));
+        Self::from_figment(figment)
+    }
+
+    /// The defaults alone (tests, the demo).
+    pub fn defaults() -> Self {
+        Self::from_figment(Figment::from(Serialized::defaults(RawSettings::default())))
+            .unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
+    }
+
+    /// Settings from explicit key/value pairs over the defaults (tests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        for (key, value) in pairs {
+            let parsed: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|_| figment::value::Value::from(value.to_string()));
+            figment = figment.merge((key.to_lowercase(), parsed));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(|e| {
+            let key = e.path.last().map(|k| k.to_uppercase());
+            match key.and_then(|k| VARIABLES.iter().find(|v| **v == k)) {
+                Some(variable) => invalid(variable, e.kind.to_string()),
+                None => ConfigError::Source(e.to_string()),
+            }
+        })?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        if !(1..=10_000).contains(&raw.limit_per_call) {
+            return Err(invalid("LIMIT_PER_CALL", "must be between 1 and 10000"));
+        }
+        if !(1..=100).contains(&raw.max_batch_attempts) {
+            return Err(invalid("MAX_BATCH_ATTEMPTS", "must be between 1 and 100"));
+        }
+        if raw.initial_sync_range_days > 36_500 {
+            return Err(invalid(
+                "INITIAL_SYNC_RANGE_DAYS",
+                "must be at most 36500 (0 means all history)",
+            ));
+        }
+        if raw.min_window_minutes == 0 {
+            return Err(invalid("MIN_WINDOW_MINUTES", "must be at least 1"));
+        }
+        if raw.max_window_hours == 0 {
+            return Err(invalid("MAX_WINDOW_HOURS", "must be at least 1"));
+        }
+        if u64::from(raw.min_window_minutes) > u64::from(raw.max_window_hours) * 60 {
+            return Err(invalid(
+                "MIN_WINDOW_MINUTES",
+                "must not be larger than MAX_WINDOW_HOURS",
+            ));
+        }
+        if raw.api_call_delay_ms > 600_000 {
+            return Err(invalid(
+                "API_CALL_DELAY_MS",
+                "must be at most 600000 (ten minutes)",
+            ));
+        }
+        let schedule_fields = raw.cron_schedule.split_whitespace().count();
+        if schedule_fields != 6 {
+            return Err(invalid(
+                "CRON_SCHEDULE",
+                format!(
+                    "must have 6 fields, seconds first (e.g. \"*/10 * * * * *\"), got {schedule_fields}"
+                ),
+            ));
+        }
+        let cron_schedule = cron::Schedule::from_str(&raw.cron_schedule)
+            .map_err(|e| invalid("CRON_SCHEDULE", format!("is not a valid schedule: {e}")))?;
+        let mongo_uri = non_empty(raw.mongo_uri);
+        if let Some(uri) = &mongo_uri {
+            if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+                return Err(invalid(
+                    "MONGO_URI",
+                    "must start with mongodb:// or mongodb+srv://",
+                ));
+            }
+        }
+        let redis_url = non_empty(raw.redis_url);
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(invalid(
+                    "REDIS_URL",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+        }
+        let jwt_secret = match non_empty(raw.jwt_secret) {
+            Some(secret) if secret.len() < 32 => {
+                return Err(invalid("JWT_SECRET", "must be at least 32 characters"))
+            }
+            other => other.map(SecretString::from),
+        };
+        let encryption_key = non_empty(raw.encryption_key)
+            .map(|k| EncryptionKey::parse(&k).map_err(|p| invalid("ENCRYPTION_KEY", p)))
+            .transpose()?;
+        if raw.incremental_interval_seconds == 0 {
+            return Err(invalid(
+                "INCREMENTAL_INTERVAL_SECONDS",
+                "must be at least 1",
+            ));
+        }
+        if raw.reconcile_interval_hours == 0 {
+            return Err(invalid("RECONCILE_INTERVAL_HOURS", "must be at least 1"));
+        }
+        let bind_address = raw.bind_address.parse().map_err(|_| {
+            invalid(
+                "BIND_ADDRESS",
+                "must be an address and port, e.g. 127.0.0.1:8080",
+            )
+        })?;
+        if raw.data_dir.trim().is_empty() {
+            return Err(invalid("DATA_DIR", "must not be empty"));
+        }
+        if !(1..=10_000).contains(&raw.worker_concurrency) {
+            return Err(invalid("WORKER_CONCURRENCY", "must be between 1 and 10000"));
+        }
+        if raw.odoo_connect_timeout_seconds == 0 || raw.odoo_request_timeout_seconds == 0 {
+            return Err(invalid(
+                "ODOO_REQUEST_TIMEOUT_SECONDS",
+                "timeouts must be at least 1 second",
+            ));
+        }
+        Ok(Settings {
+            limit_per_call: raw.limit_per_call,
+            max_batch_attempts: raw.max_batch_attempts,
+            initial_sync_range_days: raw.initial_sync_range_days,
+            min_window: Duration::from_secs(u64::from(raw.min_window_minutes) * 60),
+            max_window: Duration::from_secs(u64::from(raw.max_window_hours) * 3600),
+            api_call_delay: Duration::from_millis(raw.api_call_delay_ms),
+            cron_schedule,
+            mongo_uri,
+            redis_url,
+            jwt_secret,
+            encryption_key,
+            incremental_interval: Duration::from_secs(raw.incremental_interval_seconds),
+            incremental_lookback: Duration::from_secs(
+                u64::from(raw.incremental_lookback_minutes) * 60,
+            ),
+            reconcile_interval: Duration::from_secs(u64::from(raw.reconcile_interval_hours) * 3600),
+            bind_address,
+            data_dir: PathBuf::from(raw.data_dir),
+            worker_concurrency: raw.worker_concurrency,
+            allowed_private_hosts: raw
+                .allowed_private_hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_lowercase)
+                .collect(),
+            odoo_connect_timeout: Duration::from_secs(raw.odoo_connect_timeout_seconds),
+            odoo_request_timeout: Duration::from_secs(raw.odoo_request_timeout_seconds),
+        })
+    }
+
+    /// The Odoo client's settings derived from these.
+    pub fn client_settings(&self) -> ClientSettings {
+        ClientSettings {
+            call_delay: self.api_call_delay,
+            connect_timeout: self.odoo_connect_timeout,
+            request_timeout: self.odoo_request_timeout,
+            ..ClientSettings::default()
+        }
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_design() {
+        let s = Settings::defaults();
+        assert_eq!(s.limit_per_call, 200);
+        assert_eq!(s.max_batch_attempts, 4);
+        assert_eq!(s.initial_sync_range_days, 90);
+        assert_eq!(s.min_window, Duration::from_secs(30 * 60));
+        assert_eq!(s.max_window, Duration::from_secs(24 * 3600));
+        assert_eq!(s.api_call_delay, Duration::from_millis(1000));
+        assert!(s.mongo_uri.is_none() && s.redis_url.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("LIMIT_PER_CALL", "0", "LIMIT_PER_CALL"),
+            ("LIMIT_PER_CALL", "lots", "LIMIT_PER_CALL"),
+            ("CRON_SCHEDULE", "*/10 * * * *", "CRON_SCHEDULE"),
+            ("ENCRYPTION_KEY", "c2hvcnQ=", "ENCRYPTION_KEY"),
+            ("MIN_WINDOW_MINUTES", "5000", "MIN_WINDOW_MINUTES"),
+            ("BIND_ADDRESS", "localhost", "BIND_ADDRESS"),
+            ("MONGO_URI", "postgres://x", "MONGO_URI"),
+        ];
+        for (key, value, named) in cases {
+            let err = Settings::from_pairs(&[(key, value)]).expect_err(key);
+            assert!(err.to_string().starts_with(named), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn good_values_are_taken() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let s = Settings::from_pairs(&[
+            ("LIMIT_PER_CALL", "500"),
+            ("ENCRYPTION_KEY", &key),
+            ("ALLOWED_PRIVATE_HOSTS", "127.0.0.1, Localhost"),
+        ])
+        .expect("valid");
+        assert_eq!(s.limit_per_call, 500);
+        assert_eq!(s.encryption_key.expect("set").bytes(), &[7u8; 32]);
+        assert_eq!(s.allowed_private_hosts, vec!["127.0.0.1", "localhost"]);
+        assert!(!format!("{:?}", Settings::from_pairs(&[("ENCRYPTION_KEY", &key)])).contains(&key));
+    }
+}

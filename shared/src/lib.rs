@@ -1,0 +1,9 @@
+//! The engine library shared by every process: configuration, the Odoo external-API client
+//! and the per-model mapping. Later: the sync engine, the stores and the queue contracts.
+
+pub mod config;
+pub mod mirror;
+pub mod modules;
+pub mod odoo;
+pub mod store;
+pub mod sync;

@@ -1,0 +1,300 @@
+//! Turns a record as Odoo returned it into a [`MirrorRecord`]: the module's structured
+//! fields in camelCase (ids and names of many2one fields, amounts, states, real dates,
+//! `active`) plus `raw`, every fetched field untouched.
+//!
+//! One table per module lists where each structured field comes from. Where versions name
+//! a field differently (`move_type` on 14+, `type` on 13 and on `account.invoice`), the
+//! table lists each source and the first one present in the record wins.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::Value;
+
+use crate::modules::Module;
+use crate::odoo::Record;
+use crate::store::{FieldValue, MirrorRecord};
+
+/// How an Odoo value becomes a structured one.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    Bool,
+    Float,
+    Date,
+    DateTime,
+    /// `[id, "name"]` becomes `<camel>Id` and `<camel>Name`.
+    Many2one,
+}
+
+/// (structured name, kind, Odoo field names in order of preference)
+type FieldSpec = (&'static str, Kind, &'static [&'static str]);
+
+const SALES: &[FieldSpec] = &[
+    ("name", Kind::Text, &["name"]),
+    ("partner", Kind::Many2one, &["partner_id"]),
+    ("dateOrder", Kind::DateTime, &["date_order"]),
+    ("state", Kind::Text, &["state"]),
+    ("amountTotal", Kind::Float, &["amount_total"]),
+    ("amountUntaxed", Kind::Float, &["amount_untaxed"]),
+    ("currency", Kind::Many2one, &["currency_id"]),
+    // `user_id` is the salesperson; `userId` already names the tenant in every document.
+    ("salesperson", Kind::Many2one, &["user_id"]),
+    ("company", Kind::Many2one, &["company_id"]),
+    ("invoiceStatus", Kind::Text, &["invoice_status"]),
+];
+
+const INVOICES: &[FieldSpec] = &[
+    ("name", Kind::Text, &["name", "number"]),
+    ("moveType", Kind::Text, &["move_type", "type"]),
+    ("partner", Kind::Many2one, &["partner_id"]),
+    ("invoiceDate", Kind::Date, &["invoice_date", "date_invoice"]),
+    ("invoiceDateDue", Kind::Date, &["invoice_date_due", "date_due"]),
+    ("state", Kind::Text, &["state"]),
+    (
+        "paymentState",
+        Kind::Text,
+        &["payment_state", "invoice_payment_state"],
+    ),
+    ("amountTotal", Kind::Float, &["amount_total"]),
+    ("amountResidual", Kind::Float, &["amount_residual", "residual"]),
+    ("currency", Kind::Many2one, &["currency_id"]),
+    ("company", Kind::Many2one, &["company_id"]),
+];
+
+const CONTACTS: &[FieldSpec] = &[
+    ("name", Kind::Text, &["name"]),
+    ("email", Kind::Text, &["email"]),
+    ("phone", Kind::Text, &["phone"]),
+    ("isCompany", Kind::Bool, &["is_company"]),
+    ("parent", Kind::Many2one, &["parent_id"]),
+    ("country", Kind::Many2one, &["country_id"]),
+    ("city", Kind::Text, &["city"]),
+    ("company", Kind::Many2one, &["company_id"]),
+];
+
+const EMPLOYEES: &[FieldSpec] = &[
+    ("name", Kind::Text, &["name"]),
+    ("workEmail", Kind::Text, &["work_email"]),
+    ("department", Kind::Many2one, &["department_id"]),
+    ("jobTitle", Kind::Text, &["job_title"]),
+    ("manager", Kind::Many2one, &["parent_id"]),
+    ("company", Kind::Many2one, &["company_id"]),
+];
+
+/// A record that cannot be mirrored: without an id or a readable `write_date` it could be
+/// neither keyed nor ordered.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("{model} record without an integer id")]
+    MissingId { model: String },
+    #[error("{model} record {id}: write_date {value} is not 'YYYY-MM-DD HH:MM:SS'")]
+    BadWriteDate {
+        model: String,
+        id: i64,
+        value: String,
+    },
+}
+
+impl Module {
+    fn field_specs(self) -> &'static [FieldSpec] {
+        match self {
+            Module::Sales => SALES,
+            Module::Invoices => INVOICES,
+            Module::Contacts => CONTACTS,
+            Module::Employees => EMPLOYEES,
+        }
+    }
+
+    /// Maps one fetched record. `model` is only used in error messages.
+    pub fn mirror(self, model: &str, raw: Record) -> Result<MirrorRecord, MappingError> {
+        let odoo_id = raw
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| MappingError::MissingId {
+                model: model.to_string(),
+            })?;
+        let write_date = match raw.get("write_date") {
+            Some(Value::String(text)) => parse_datetime(text),
+            _ => None,
+        }
+        .ok_or_else(|| MappingError::BadWriteDate {
+            model: model.to_string(),
+            id: odoo_id,
+            value: raw
+                .get("write_date")
+                .map(Value::to_string)
+                .unwrap_or_else(|| "missing".into()),
+        })?;
+        let create_date = raw
+            .get("create_date")
+            .and_then(Value::as_str)
+            .and_then(parse_datetime);
+        // Models without `active` (sale.order, account.move) are always active.
+        let active = raw.get("active").and_then(Value::as_bool).unwrap_or(true);
+
+        let mut fields = Vec::with_capacity(self.field_specs().len() + 4);
+        for (name, kind, sources) in self.field_specs() {
+            let value = sources.iter().find_map(|source| raw.get(*source));
+            push_structured(&mut fields, name, *kind, value);
+        }
+        Ok(MirrorRecord {
+            odoo_id,
+            write_date,
+            create_date,
+            active,
+            fields,
+            raw,
+        })
+    }
+}
+
+fn push_structured(
+    fields: &mut Vec<(String, FieldValue)>,
+    name: &str,
+    kind: Kind,
+    value: Option<&Value>,
+) {
+    let value = value.unwrap_or(&Value::Null);
+    match kind {
+        Kind::Many2one => {
+            let (id, label) = match value {
+                Value::Array(pair) => (
+                    pair.first().and_then(Value::as_i64),
+                    pair.get(1).and_then(Value::as_str),
+                ),
+                // Some versions send a bare id when the name is unreadable.
+                Value::Number(n) => (n.as_i64(), None),
+                _ => (None, None),
+            };
+            fields.push((
+                format!("{name}Id"),
+                id.map_or(FieldValue::Null, FieldValue::Int),
+            ));
+            fields.push((
+                format!("{name}Name"),
+                label.map_or(FieldValue::Null, |l| FieldValue::Text(l.to_string())),
+            ));
+        }
+        Kind::Bool => fields.push((
+            name.to_string(),
+            FieldValue::Bool(value.as_bool().unwrap_or(false)),
+        )),
+        // Odoo sends False for every empty value, so `false` is null for the other kinds.
+        _ if matches!(value, Value::Bool(false) | Value::Null) => {
+            fields.push((name.to_string(), FieldValue::Null))
+        }
+        Kind::Text => fields.push((
+            name.to_string(),
+            match value {
+                Value::String(s) => FieldValue::Text(s.clone()),
+                other => FieldValue::Text(other.to_string()),
+            },
+        )),
+        Kind::Float => fields.push((
+            name.to_string(),
+            value.as_f64().map_or(FieldValue::Null, FieldValue::Float),
+        )),
+        Kind::Date => fields.push((
+            name.to_string(),
+            value
+                .as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                .map_or(FieldValue::Null, FieldValue::Date),
+        )),
+        Kind::DateTime => fields.push((
+            name.to_string(),
+            value
+                .as_str()
+                .and_then(parse_datetime)
+                .map_or(FieldValue::Null, FieldValue::DateTime),
+        )),
+    }
+}
+
+/// Odoo's `'YYYY-MM-DD HH:MM:SS'` (UTC, no zone).
+pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// The inverse of [`parse_datetime`], for domains.
+pub fn format_datetime(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(value: Value) -> Record {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("test records are objects"),
+        }
+    }
+
+    fn field<'a>(m: &'a MirrorRecord, name: &str) -> &'a FieldValue {
+        &m.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no field {name}"))
+            .1
+    }
+
+    #[test]
+    fn maps_a_sale_order() {
+        let raw = record(json!({
+            "id": 7, "name": "S00007", "partner_id": [3, "Azure Interior"],
+            "date_order": "2026-11-20 09:15:00", "state": "sale", "amount_total": 1250.5,
+            "amount_untaxed": 1087.39, "currency_id": [1, "USD"], "user_id": false,
+            "company_id": [1, "YourCompany"], "invoice_status": "to invoice",
+            "write_date": "2026-11-21 10:00:01", "create_date": "2026-11-20 09:15:00"
+        }));
+        let m = Module::Sales.mirror("sale.order", raw.clone()).expect("maps");
+        assert_eq!(m.odoo_id, 7);
+        assert_eq!(m.write_date.to_rfc3339(), "2026-11-21T10:00:01+00:00");
+        assert!(m.active, "sale.order has no active field");
+        assert_eq!(field(&m, "partnerId"), &FieldValue::Int(3));
+        assert_eq!(field(&m, "partnerName"), &FieldValue::Text("Azure Interior".into()));
+        assert_eq!(field(&m, "amountTotal"), &FieldValue::Float(1250.5));
+        assert_eq!(field(&m, "salespersonId"), &FieldValue::Null);
+        assert!(matches!(field(&m, "dateOrder"), FieldValue::DateTime(_)));
+        assert_eq!(m.raw, raw, "raw keeps every field as returned");
+    }
+
+    #[test]
+    fn maps_invoices_of_every_version() {
+        let v12 = record(json!({"id": 1, "number": "INV/1", "type": "out_invoice", "state": "paid",
+            "date_invoice": "2026-01-02", "date_due": false, "residual": 0.0,
+            "write_date": "2026-01-02 00:00:00"}));
+        let m = Module::Invoices.mirror("account.invoice", v12).expect("maps");
+        assert_eq!(field(&m, "name"), &FieldValue::Text("INV/1".into()));
+        assert_eq!(field(&m, "moveType"), &FieldValue::Text("out_invoice".into()));
+        assert_eq!(
+            field(&m, "invoiceDate"),
+            &FieldValue::Date(NaiveDate::from_ymd_opt(2026, 1, 2).expect("date"))
+        );
+        assert_eq!(field(&m, "invoiceDateDue"), &FieldValue::Null);
+        assert_eq!(field(&m, "amountResidual"), &FieldValue::Float(0.0));
+        let v17 = record(json!({"id": 2, "name": "INV/2", "move_type": "out_refund",
+            "payment_state": "not_paid", "write_date": "2026-01-02 00:00:00"}));
+        let m = Module::Invoices.mirror("account.move", v17).expect("maps");
+        assert_eq!(field(&m, "moveType"), &FieldValue::Text("out_refund".into()));
+        assert_eq!(field(&m, "paymentState"), &FieldValue::Text("not_paid".into()));
+    }
+
+    #[test]
+    fn archived_contacts_and_bad_records() {
+        let raw = record(json!({"id": 5, "name": "Old Co", "active": false, "is_company": true,
+            "email": false, "write_date": "2026-01-02 00:00:00"}));
+        let m = Module::Contacts.mirror("res.partner", raw).expect("maps");
+        assert!(!m.active);
+        assert_eq!(field(&m, "email"), &FieldValue::Null);
+        assert_eq!(field(&m, "isCompany"), &FieldValue::Bool(true));
+        let no_date = record(json!({"id": 5, "write_date": false}));
+        assert!(Module::Contacts.mirror("res.partner", no_date).is_err());
+        let no_id = record(json!({"write_date": "2026-01-02 00:00:00"}));
+        assert!(Module::Contacts.mirror("res.partner", no_id).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! Odoo's external API: the wire codecs (XML-RPC, JSON), the three transports and the client
+//! the engine talks to. `ODOO-API.md` in the shared folder lists the server behaviour this
+//! module copes with.
+
+mod client;
+mod connection;
+mod domain;
+mod error;
+mod pacer;
+mod transport;
+mod version;
+pub mod xmlrpc;
+
+pub use client::{
+    http_client, AppProbe, ClientSettings, Granularity, OdooClient, PeriodCount, Record,
+    RetryPolicy, SearchOptions,
+};
+pub use connection::{ConnectionInfo, Credential, DatabaseName, Login, OdooUrl};
+pub use domain::{Context, Domain, Op};
+pub use error::{ErrorClass, OdooError, TransientKind};
+pub use pacer::Pacer;
+pub use transport::Protocol;
+pub use version::ServerVersion;

@@ -1,0 +1,185 @@
+//! Durable state: tenants, leases, batches and mirrored records, behind one [`Store`] trait
+//! with two implementations of the same behaviour — MongoDB (scale-out) and SQLite (the
+//! embedded default). One conformance suite (`shared/tests/store_suite.rs`) runs against both.
+//!
+//! Every write a worker makes for a tenant is *fenced*: it carries the [`Lease`] the worker
+//! took, and the store applies it only if the tenant's lease token is still that lease's token,
+//! atomically with the write. A worker that lost its lease (paused, partitioned, too slow)
+//! gets [`StoreError::LeaseLost`] and writes nothing.
+
+mod error;
+pub mod mongo;
+pub mod sqlite;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use error::StoreError;
+pub use types::*;
+
+use crate::modules::Module;
+
+/// A shareable store.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Everything the engine, the scheduler and the API persist.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- tenants ----
+
+    /// The tenant's state, creating it (`not_started`) when it does not exist yet.
+    async fn ensure_tenant(&self, user_id: &TenantId) -> Result<TenantState, StoreError>;
+
+    /// The tenant's state, if the tenant exists.
+    async fn tenant(&self, user_id: &TenantId) -> Result<Option<TenantState>, StoreError>;
+
+    /// Forgets the tenant: its state, batches and every mirrored record. Not fenced: it is an
+    /// operator or API action that wins over any worker (whose later writes then fail with
+    /// `LeaseLost`, since the tenant is gone).
+    async fn delete_tenant(&self, user_id: &TenantId) -> Result<(), StoreError>;
+
+    // ---- leases ----
+
+    /// Takes the tenant's lease if it is free or expired, in one atomic step that also
+    /// increments the tenant's fencing counter; `None` when another holder has a live lease.
+    /// The tenant must exist.
+    async fn acquire_lease(
+        &self,
+        user_id: &TenantId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError>;
+
+    /// Extends a lease still held (same token); `LeaseLost` otherwise.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError>;
+
+    /// Gives the lease up if still held; a lost lease is not an error here.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    // ---- fenced tenant updates ----
+
+    /// Records what prepare found (version, protocol, modules), replaces the tenant's batches
+    /// with `batches` (the initial plan) and sets `sync_status` to `in_progress` (or `done`
+    /// when the plan is empty), clearing any blocking error. One atomic, fenced step.
+    async fn record_prepare(
+        &self,
+        lease: &Lease,
+        prepared: &Prepared,
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, StoreError>;
+
+    /// Adds incremental or reconcile batches, stamping each batch's module with
+    /// `last_incremental_at` / `last_reconcile_at = now`. Fenced.
+    async fn add_batches(
+        &self,
+        lease: &Lease,
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, StoreError>;
+
+    /// Sets the sync status. Fenced.
+    async fn set_sync_status(
+        &self,
+        lease: &Lease,
+        status: SyncStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Sets or clears the tenant's blocking error (credentials refused, access denied...):
+    /// a blocked tenant gets no work until a person acts. Fenced.
+    async fn set_blocked(
+        &self,
+        lease: &Lease,
+        error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    // ---- batches ----
+
+    /// The tenant's next batch to run: the earliest-created batch that is `pending`, or
+    /// `failed` with `next_attempt_at <= now`, or `in_progress` (left by a worker that lost
+    /// its lease). Initial batches come before incremental and reconcile ones.
+    async fn next_runnable_batch(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Batch>, StoreError>;
+
+    /// Marks the batch `in_progress`, counts the attempt and stamps `started_at`. Fenced.
+    async fn start_batch(
+        &self,
+        lease: &Lease,
+        batch_id: &BatchId,
+        now: DateTime<Utc>,
+    ) -> Result<Batch, StoreError>;
+
+    /// In one atomic, fenced step: upserts `records` into the module's collection by
+    /// (userId, odooId) — never replacing a stored record with an older `writeDate`, clearing
+    /// `deletedAt` of records seen again — marks the batch `done` with `fetched_count`, and
+    /// raises the module's watermark to `watermark` (never lowers it).
+    async fn complete_batch(
+        &self,
+        lease: &Lease,
+        batch: &Batch,
+        records: &[MirrorRecord],
+        watermark: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteSummary, StoreError>;
+
+    /// In one atomic, fenced step: marks the module's stored records whose ids are not in
+    /// `alive_ids` as deleted (`deletedAt = now`, unless already deleted), restores deleted
+    /// records whose ids are in it, and marks the reconcile batch `done`.
+    async fn complete_reconcile(
+        &self,
+        lease: &Lease,
+        batch: &Batch,
+        alive_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<ReconcileSummary, StoreError>;
+
+    /// A failed attempt: `failed` with `next_attempt_at = retry_at`, or `permanently_failed`
+    /// when `retry_at` is `None`. Fenced.
+    async fn fail_batch(
+        &self,
+        lease: &Lease,
+        batch_id: &BatchId,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Counts of the tenant's batches of one kind by status.
+    async fn batch_counts(
+        &self,
+        user_id: &TenantId,
+        kind: BatchKind,
+    ) -> Result<BatchCounts, StoreError>;
+
+    /// Every batch of the tenant, oldest first (tests, operators).
+    async fn batches(&self, user_id: &TenantId) -> Result<Vec<Batch>, StoreError>;
+
+    // ---- records ----
+
+    /// The tenant's mirrored records of one module with `odooId > after_id`, by `odooId`,
+    /// at most `limit`; deleted records included (they carry `deleted_at`).
+    async fn records(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// How many records of the module the tenant has (deleted ones only if asked).
+    async fn record_count(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+        include_deleted: bool,
+    ) -> Result<u64, StoreError>;
+}

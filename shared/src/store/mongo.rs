@@ -1,0 +1,1607 @@
+//! The MongoDB store: collections and indexes of DESIGN.md 4.2; fenced writes in
+//! transactions (the server runs as a replica set).
+//!
+//! Fencing: every fenced method runs in one multi-document transaction whose first write is an
+//! update of the tenant document filtered by the caller's lease token and holder. A lost lease
+//! matches nothing and the transaction is dropped; a concurrent lease takeover writes the same
+//! tenant document, so MongoDB's write-conflict detection makes the two exclusive (the loser
+//! gets a `TransientTransactionError`, retries, and then sees the new token).
+//!
+//! Lease clocks are the database's (`$$NOW`), so workers on machines with skewed clocks agree
+//! on when a lease has expired. Every other timestamp is the caller's `now`.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveTime, Utc};
+use futures::TryStreamExt;
+use mongodb::bson::{self, doc, Bson, Document};
+use mongodb::error::{
+    ErrorKind, WriteFailure, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+use mongodb::options::{ClientOptions, IndexOptions, ReadConcern, ReturnDocument, WriteConcern};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
+use serde_json::{Map, Value};
+
+use super::{
+    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, FieldValue, Lease, LeaseInfo,
+    MirrorRecord, ModuleState, NewBatch, Prepared, ReconcileSummary, Store, StoreError,
+    StoredRecord, SyncStatus, TenantError, TenantId, TenantState, WriteSummary,
+};
+use crate::modules::{EmployeeAccess, Module};
+
+/// Database used when the URI names none.
+const DEFAULT_DATABASE: &str = "odoo_sync";
+const TENANTS: &str = "odoosyncstatuses";
+const BATCHES: &str = "odoosyncbatches";
+
+/// Whole-transaction attempts on transient errors (write conflicts, elections).
+const MAX_TXN_ATTEMPTS: u32 = 6;
+/// Commit retries when the server's answer was lost (`UnknownTransactionCommitResult`).
+const MAX_COMMIT_ATTEMPTS: u32 = 3;
+/// Upsert statements per `update` command...
+const UPSERT_CHUNK: usize = 500;
+/// ...and at most about this many bytes of them, well under the 16 MiB command limit.
+const UPSERT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// Ids per `$in` list.
+const ID_CHUNK: usize = 1000;
+
+/// The MongoDB implementation of [`Store`].
+#[derive(Clone, Debug)]
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+}
+
+impl MongoStore {
+    /// Connects to `uri` (database from its path, `odoo_sync` when it has none) and makes
+    /// sure the indexes exist.
+    pub async fn connect(uri: &str) -> Result<MongoStore, StoreError> {
+        let options = ClientOptions::parse(uri).await.map_err(mongo_error)?;
+        let db_name = options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        let client = Client::with_options(options).map_err(mongo_error)?;
+        MongoStore::new(client, &db_name).await
+    }
+
+    /// A store on `db_name` of an existing client; makes sure the indexes exist.
+    pub async fn new(client: Client, db_name: &str) -> Result<MongoStore, StoreError> {
+        let db = client.database(db_name);
+        let store = MongoStore { client, db };
+        store.ensure_indexes().await?;
+        Ok(store)
+    }
+
+    /// The database this store uses.
+    pub fn database_name(&self) -> &str {
+        self.db.name()
+    }
+
+    /// Creates the unique and query indexes of DESIGN.md 4.2 (a no-op when they exist).
+    pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        for module in Module::ALL {
+            create_index(
+                &self.records(module),
+                doc! { "userId": 1, "odooId": 1 },
+                true,
+            )
+            .await?;
+        }
+        create_index(&self.tenants(), doc! { "userId": 1 }, true).await?;
+        let batches = self.batches_coll();
+        // Serves next_runnable_batch: equality on userId and status, sorted by priority, seq.
+        create_index(
+            &batches,
+            doc! { "userId": 1, "status": 1, "priority": 1, "seq": 1 },
+            false,
+        )
+        .await?;
+        create_index(&batches, doc! { "userId": 1, "seq": 1 }, false).await?;
+        create_index(
+            &batches,
+            doc! { "userId": 1, "kind": 1, "status": 1 },
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn tenants(&self) -> Collection<Document> {
+        self.db.collection(TENANTS)
+    }
+
+    fn batches_coll(&self) -> Collection<Document> {
+        self.db.collection(BATCHES)
+    }
+
+    fn records(&self, module: Module) -> Collection<Document> {
+        self.db.collection(module.collection())
+    }
+
+    // ---- transactions ----
+
+    /// Runs `attempt` (one whole transaction) again while it fails with a transient error.
+    async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, TxnError>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(TxnError::Mongo(e))
+                    if tries < MAX_TXN_ATTEMPTS
+                        && e.contains_label(TRANSIENT_TRANSACTION_ERROR) =>
+                {
+                    // A short, growing pause lets the conflicting transaction finish first.
+                    tokio::time::sleep(Duration::from_millis(5 << tries)).await;
+                }
+                Err(e) => return Err(e.into_store()),
+            }
+        }
+    }
+
+    /// Starts a transaction and checks the fence as its first write: the tenant document must
+    /// still carry this lease. Dropping the session without committing aborts the transaction.
+    async fn begin_fenced(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> Result<ClientSession, TxnError> {
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .await?;
+        let fenced = self
+            .tenants()
+            .update_one(
+                fence_filter(lease),
+                doc! { "$set": { "updatedAt": date(now) } },
+            )
+            .session(&mut session)
+            .await?;
+        if fenced.matched_count == 0 {
+            return Err(lease_lost(lease).into());
+        }
+        Ok(session)
+    }
+
+    /// The tenant document as this transaction sees it.
+    async fn tenant_in(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+    ) -> Result<Document, TxnError> {
+        self.tenants()
+            .find_one(doc! { "userId": user_id.as_str() })
+            .session(session)
+            .await?
+            .ok_or_else(|| StoreError::UnknownTenant(user_id.to_string()).into())
+    }
+
+    /// Reserves `count` consecutive batch sequence numbers and returns the first.
+    async fn reserve_seqs(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        count: usize,
+    ) -> Result<i64, TxnError> {
+        let count = i64::try_from(count).map_err(|_| backend("too many batches"))?;
+        let before = self
+            .tenants()
+            .find_one_and_update(
+                doc! { "userId": user_id.as_str() },
+                doc! { "$inc": { "nextSeq": count } },
+            )
+            .return_document(ReturnDocument::Before)
+            .session(session)
+            .await?
+            .ok_or_else(|| StoreError::UnknownTenant(user_id.to_string()))?;
+        Ok(Fields::new(&before, "tenant")
+            .opt_i64("nextSeq")?
+            .unwrap_or(0))
+    }
+
+    /// Inserts `batches` as pending with sequence numbers from `first_seq`.
+    async fn insert_batches(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        batches: &[NewBatch],
+        first_seq: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, TxnError> {
+        let created: Vec<Batch> = batches
+            .iter()
+            .zip(first_seq..)
+            .map(|(new, seq)| pending_batch(user_id, new, seq, now))
+            .collect();
+        if !created.is_empty() {
+            let docs: Vec<Document> = created.iter().map(batch_doc).collect();
+            self.batches_coll()
+                .insert_many(docs)
+                .session(session)
+                .await?;
+        }
+        Ok(created)
+    }
+
+    /// Sets fields of one of the tenant's batches; `UnknownBatch` when it does not exist.
+    async fn update_batch(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        batch_id: &BatchId,
+        set: Document,
+    ) -> Result<(), TxnError> {
+        let updated = self
+            .batches_coll()
+            .update_one(batch_filter(user_id, batch_id), doc! { "$set": set })
+            .session(session)
+            .await?;
+        if updated.matched_count == 0 {
+            return Err(StoreError::UnknownBatch(batch_id.to_string()).into());
+        }
+        Ok(())
+    }
+
+    /// Sets fields of the tenant document inside a fenced transaction.
+    async fn set_tenant_fields(
+        &self,
+        lease: &Lease,
+        set: Document,
+        now: DateTime<Utc>,
+    ) -> Result<(), TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        self.tenants()
+            .update_one(
+                doc! { "userId": lease.user_id.as_str() },
+                doc! { "$set": set },
+            )
+            .session(&mut session)
+            .await?;
+        commit(&mut session).await
+    }
+
+    // ---- one attempt of each fenced method ----
+
+    async fn record_prepare_once(
+        &self,
+        lease: &Lease,
+        prepared: &Prepared,
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        let user_id = &lease.user_id;
+        let tenant = self.tenant_in(&mut session, user_id).await?;
+        let old = modules_of(&tenant)?;
+        let modules: Vec<ModuleState> = prepared
+            .modules
+            .iter()
+            .map(|(module, model)| kept_module(&old, *module, model))
+            .collect();
+        let status = if batches.is_empty() {
+            SyncStatus::Done
+        } else {
+            SyncStatus::InProgress
+        };
+        self.tenants()
+            .update_one(
+                doc! { "userId": user_id.as_str() },
+                doc! { "$set": {
+                    "odooVersion": &prepared.odoo_version,
+                    "protocol": &prepared.protocol,
+                    "employeeAccess": prepared.employee_access.as_str(),
+                    "modules": modules_bson(&modules),
+                    "blocked": Bson::Null,
+                    "syncStatus": status.as_str(),
+                    "updatedAt": date(now),
+                } },
+            )
+            .session(&mut session)
+            .await?;
+        self.batches_coll()
+            .delete_many(doc! { "userId": user_id.as_str() })
+            .session(&mut session)
+            .await?;
+        let first_seq = self
+            .reserve_seqs(&mut session, user_id, batches.len())
+            .await?;
+        let created = self
+            .insert_batches(&mut session, user_id, batches, first_seq, now)
+            .await?;
+        commit(&mut session).await?;
+        Ok(created)
+    }
+
+    async fn add_batches_once(
+        &self,
+        lease: &Lease,
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        let user_id = &lease.user_id;
+        let tenant = self.tenant_in(&mut session, user_id).await?;
+        let mut modules = modules_of(&tenant)?;
+        for batch in batches {
+            stamp_module(&mut modules, batch, now);
+        }
+        self.tenants()
+            .update_one(
+                doc! { "userId": user_id.as_str() },
+                doc! { "$set": { "modules": modules_bson(&modules) } },
+            )
+            .session(&mut session)
+            .await?;
+        let first_seq = self
+            .reserve_seqs(&mut session, user_id, batches.len())
+            .await?;
+        let created = self
+            .insert_batches(&mut session, user_id, batches, first_seq, now)
+            .await?;
+        commit(&mut session).await?;
+        Ok(created)
+    }
+
+    async fn start_batch_once(
+        &self,
+        lease: &Lease,
+        batch_id: &BatchId,
+        now: DateTime<Utc>,
+    ) -> Result<Batch, TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        let started = self
+            .batches_coll()
+            .find_one_and_update(
+                batch_filter(&lease.user_id, batch_id),
+                doc! {
+                    "$set": {
+                        "status": BatchStatus::InProgress.as_str(),
+                        "startedAt": date(now),
+                        "updatedAt": date(now),
+                        "leaseToken": lease.token,
+                    },
+                    "$inc": { "attempts": 1 },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut session)
+            .await?
+            .ok_or_else(|| StoreError::UnknownBatch(batch_id.to_string()))?;
+        let batch = batch_from_doc(&started)?;
+        commit(&mut session).await?;
+        Ok(batch)
+    }
+
+    async fn complete_batch_once(
+        &self,
+        lease: &Lease,
+        batch: &Batch,
+        records: &[MirrorRecord],
+        watermark: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteSummary, TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        let user_id = &lease.user_id;
+        let mut summary = WriteSummary::default();
+        for chunk in newest_per_id(records).chunks(UPSERT_CHUNK) {
+            let part = self
+                .upsert_chunk(&mut session, user_id, batch.module, chunk, now)
+                .await?;
+            summary.written += part.written;
+            summary.skipped_older += part.skipped_older;
+        }
+        self.update_batch(
+            &mut session,
+            user_id,
+            &batch.id,
+            doc! {
+                "status": BatchStatus::Done.as_str(),
+                "fetchedCount": count_bson(records.len()),
+                "finishedAt": date(now),
+                "updatedAt": date(now),
+            },
+        )
+        .await?;
+        if let Some(watermark) = watermark {
+            self.raise_watermark(&mut session, user_id, batch.module, watermark)
+                .await?;
+        }
+        commit(&mut session).await?;
+        Ok(summary)
+    }
+
+    /// Upserts one chunk of records. The stored write dates are read first (in the same
+    /// snapshot) so the summary counts exactly the records kept for being newer; the update
+    /// pipeline re-checks the date anyway, so an older record can never win.
+    async fn upsert_chunk(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        module: Module,
+        chunk: &[&MirrorRecord],
+        now: DateTime<Utc>,
+    ) -> Result<WriteSummary, TxnError> {
+        let ids: Vec<i64> = chunk.iter().map(|r| r.odoo_id).collect();
+        let stored = self
+            .stored_write_dates(session, user_id, module, &ids)
+            .await?;
+        let mut summary = WriteSummary::default();
+        let mut statements = Vec::with_capacity(chunk.len());
+        for record in chunk {
+            let newer_stored = stored
+                .get(&record.odoo_id)
+                .is_some_and(|stored| *stored > record.write_date);
+            if newer_stored {
+                summary.skipped_older += 1;
+            } else {
+                statements.push(upsert_statement(user_id, record, now));
+            }
+        }
+        summary.written = statements.len() as u64;
+        self.send_updates(session, module.collection(), statements)
+            .await?;
+        Ok(summary)
+    }
+
+    /// `writeDate` of the stored records among `ids`.
+    async fn stored_write_dates(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        module: Module,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, DateTime<Utc>>, TxnError> {
+        let mut cursor = self
+            .records(module)
+            .find(doc! { "userId": user_id.as_str(), "odooId": { "$in": ids } })
+            .projection(doc! { "_id": 0, "odooId": 1, "writeDate": 1 })
+            .session(&mut *session)
+            .await?;
+        let mut stored = HashMap::with_capacity(ids.len());
+        while let Some(found) = cursor.next(session).await {
+            let found = found?;
+            let fields = Fields::new(&found, "record");
+            stored.insert(fields.i64("odooId")?, fields.date("writeDate")?);
+        }
+        Ok(stored)
+    }
+
+    /// Sends upsert statements as `update` commands (MongoDB 6 has no `bulkWrite` command),
+    /// split to stay well under the command size limit.
+    async fn send_updates(
+        &self,
+        session: &mut ClientSession,
+        collection: &str,
+        statements: Vec<Document>,
+    ) -> Result<(), TxnError> {
+        let mut pending: Vec<Document> = Vec::new();
+        let mut bytes = 0;
+        for statement in statements {
+            let size = bson::to_vec(&statement)
+                .map_err(|e| backend(format!("encoding a record: {e}")))?
+                .len();
+            if !pending.is_empty() && bytes + size > UPSERT_CHUNK_BYTES {
+                self.update_command(session, collection, std::mem::take(&mut pending))
+                    .await?;
+                bytes = 0;
+            }
+            bytes += size;
+            pending.push(statement);
+        }
+        if !pending.is_empty() {
+            self.update_command(session, collection, pending).await?;
+        }
+        Ok(())
+    }
+
+    async fn update_command(
+        &self,
+        session: &mut ClientSession,
+        collection: &str,
+        updates: Vec<Document>,
+    ) -> Result<(), TxnError> {
+        let reply = self
+            .db
+            .run_command(doc! { "update": collection, "updates": updates, "ordered": true })
+            .session(session)
+            .await?;
+        // The command "succeeds" even when statements fail: the failures are in the reply.
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            if let Some(first) = errors.first() {
+                return Err(backend(format!(
+                    "upsert into {collection} failed ({} errors), first: {first}",
+                    errors.len()
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the module's watermark to `watermark` unless it already is as new or newer.
+    async fn raise_watermark(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        module: Module,
+        watermark: DateTime<Utc>,
+    ) -> Result<(), TxnError> {
+        self.tenants()
+            .update_one(
+                doc! {
+                    "userId": user_id.as_str(),
+                    "modules": { "$elemMatch": {
+                        "module": module.as_str(),
+                        "$or": [
+                            { "watermark": Bson::Null },
+                            { "watermark": { "$lt": date(watermark) } },
+                        ],
+                    } },
+                },
+                doc! { "$set": { "modules.$.watermark": date(watermark) } },
+            )
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
+    async fn complete_reconcile_once(
+        &self,
+        lease: &Lease,
+        batch: &Batch,
+        alive_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<ReconcileSummary, TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        let user_id = &lease.user_id;
+        let alive: HashSet<i64> = alive_ids.iter().copied().collect();
+        let stored = self
+            .stored_deletions(&mut session, user_id, batch.module)
+            .await?;
+        let mut vanished = Vec::new();
+        let mut returned = Vec::new();
+        for (odoo_id, deleted) in stored {
+            match (alive.contains(&odoo_id), deleted) {
+                (false, false) => vanished.push(odoo_id),
+                (true, true) => returned.push(odoo_id),
+                _ => {}
+            }
+        }
+        let collection = self.records(batch.module);
+        let mut summary = ReconcileSummary::default();
+        for ids in vanished.chunks(ID_CHUNK) {
+            summary.marked_deleted += collection
+                .update_many(
+                    doc! { "userId": user_id.as_str(), "odooId": { "$in": ids }, "deletedAt": Bson::Null },
+                    doc! { "$set": { "deletedAt": date(now) } },
+                )
+                .session(&mut session)
+                .await?
+                .modified_count;
+        }
+        for ids in returned.chunks(ID_CHUNK) {
+            summary.restored += collection
+                .update_many(
+                    doc! { "userId": user_id.as_str(), "odooId": { "$in": ids }, "deletedAt": { "$ne": Bson::Null } },
+                    doc! { "$set": { "deletedAt": Bson::Null } },
+                )
+                .session(&mut session)
+                .await?
+                .modified_count;
+        }
+        self.update_batch(
+            &mut session,
+            user_id,
+            &batch.id,
+            doc! {
+                "status": BatchStatus::Done.as_str(),
+                "fetchedCount": count_bson(alive.len()),
+                "finishedAt": date(now),
+                "updatedAt": date(now),
+            },
+        )
+        .await?;
+        commit(&mut session).await?;
+        Ok(summary)
+    }
+
+    /// Every stored odooId of the module with whether it is marked deleted.
+    async fn stored_deletions(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        module: Module,
+    ) -> Result<Vec<(i64, bool)>, TxnError> {
+        let mut cursor = self
+            .records(module)
+            .find(doc! { "userId": user_id.as_str() })
+            .projection(doc! { "_id": 0, "odooId": 1, "deletedAt": 1 })
+            .session(&mut *session)
+            .await?;
+        let mut stored = Vec::new();
+        while let Some(found) = cursor.next(session).await {
+            let found = found?;
+            let fields = Fields::new(&found, "record");
+            stored.push((
+                fields.i64("odooId")?,
+                fields.opt_date("deletedAt")?.is_some(),
+            ));
+        }
+        Ok(stored)
+    }
+
+    async fn fail_batch_once(
+        &self,
+        lease: &Lease,
+        batch_id: &BatchId,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        let mut set = doc! { "lastError": error, "updatedAt": date(now) };
+        match retry_at {
+            Some(at) => {
+                set.insert("status", BatchStatus::Failed.as_str());
+                set.insert("nextAttemptAt", date(at));
+            }
+            None => {
+                set.insert("status", BatchStatus::PermanentlyFailed.as_str());
+                set.insert("finishedAt", date(now));
+            }
+        }
+        self.update_batch(&mut session, &lease.user_id, batch_id, set)
+            .await?;
+        commit(&mut session).await
+    }
+
+    /// The tenant document, created `not_started` unless it exists; retries the duplicate-key
+    /// race of two concurrent first upserts (the loser then finds the winner's document).
+    async fn upsert_tenant(&self, user_id: &TenantId) -> Result<Document, StoreError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let found = self
+                .tenants()
+                .find_one_and_update(
+                    doc! { "userId": user_id.as_str() },
+                    doc! { "$setOnInsert": new_tenant_doc(user_id, Utc::now()) },
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await;
+            match found {
+                Ok(Some(doc)) => return Ok(doc),
+                Ok(None) => return Err(StoreError::Backend("upsert returned nothing".into())),
+                Err(e) if tries < 3 && is_duplicate_key(&e) => continue,
+                Err(e) => return Err(mongo_error(e)),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn ensure_tenant(&self, user_id: &TenantId) -> Result<TenantState, StoreError> {
+        let doc = self.upsert_tenant(user_id).await?;
+        tenant_from_doc(&doc)
+    }
+
+    async fn tenant(&self, user_id: &TenantId) -> Result<Option<TenantState>, StoreError> {
+        let found = self
+            .tenants()
+            .find_one(doc! { "userId": user_id.as_str() })
+            .await
+            .map_err(mongo_error)?;
+        found.as_ref().map(tenant_from_doc).transpose()
+    }
+
+    async fn delete_tenant(&self, user_id: &TenantId) -> Result<(), StoreError> {
+        // The tenant document goes first: from then on every fenced write fails, so nothing
+        // can add records or batches behind the deletes that follow.
+        let filter = doc! { "userId": user_id.as_str() };
+        self.tenants()
+            .delete_one(filter.clone())
+            .await
+            .map_err(mongo_error)?;
+        self.batches_coll()
+            .delete_many(filter.clone())
+            .await
+            .map_err(mongo_error)?;
+        for module in Module::ALL {
+            self.records(module)
+                .delete_many(filter.clone())
+                .await
+                .map_err(mongo_error)?;
+        }
+        Ok(())
+    }
+
+    async fn acquire_lease(
+        &self,
+        user_id: &TenantId,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let filter = doc! {
+            "userId": user_id.as_str(),
+            "$or": [
+                { "lease": Bson::Null },
+                { "$expr": { "$lte": ["$lease.expiresAt", "$$NOW"] } },
+            ],
+        };
+        // One atomic update: the fence goes up and the new lease carries the new value.
+        let update = vec![
+            doc! { "$set": { "fence": { "$add": ["$fence", 1_i64] }, "updatedAt": "$$NOW" } },
+            doc! { "$set": { "lease": {
+                "holder": { "$literal": holder },
+                "token": "$fence",
+                "expiresAt": { "$add": ["$$NOW", ttl_millis(ttl)] },
+            } } },
+        ];
+        let taken = self
+            .tenants()
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(mongo_error)?;
+        match taken {
+            Some(doc) => lease_from_doc(user_id, &doc).map(Some),
+            None => {
+                let exists = self
+                    .tenants()
+                    .count_documents(doc! { "userId": user_id.as_str() })
+                    .await
+                    .map_err(mongo_error)?;
+                if exists == 0 {
+                    Err(StoreError::UnknownTenant(user_id.to_string()))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        let update = vec![doc! { "$set": {
+            "lease.expiresAt": { "$add": ["$$NOW", ttl_millis(ttl)] },
+        } }];
+        let renewed = self
+            .tenants()
+            .find_one_and_update(fence_filter(lease), update)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(mongo_error)?
+            .ok_or_else(|| lease_lost(lease))?;
+        lease_from_doc(&lease.user_id, &renewed)
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.tenants()
+            .update_one(
+                fence_filter(lease),
+                doc! { "$set": { "lease": Bson::Null, "updatedAt": date(Utc::now()) } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        Ok(())
+    }
+
+    async fn record_prepare(
+        &self,
+        lease: &Lease,
+        prepared: &Prepared,
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, StoreError> {
+        self.retrying(move || self.record_prepare_once(lease, prepared, batches, now))
+            .await
+    }
+
+    async fn add_batches(
+        &self,
+        lease: &Lease,
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, StoreError> {
+        self.retrying(move || self.add_batches_once(lease, batches, now))
+            .await
+    }
+
+    async fn set_sync_status(
+        &self,
+        lease: &Lease,
+        status: SyncStatus,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.retrying(move || {
+            self.set_tenant_fields(
+                lease,
+                doc! { "syncStatus": status.as_str(), "updatedAt": date(now) },
+                now,
+            )
+        })
+        .await
+    }
+
+    async fn set_blocked(
+        &self,
+        lease: &Lease,
+        error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let blocked = match error {
+            Some(e) => Bson::Document(doc! {
+                "code": &e.code,
+                "message": &e.message,
+                "at": date(e.at),
+            }),
+            None => Bson::Null,
+        };
+        self.retrying(move || {
+            self.set_tenant_fields(
+                lease,
+                doc! { "blocked": blocked.clone(), "updatedAt": date(now) },
+                now,
+            )
+        })
+        .await
+    }
+
+    async fn next_runnable_batch(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Batch>, StoreError> {
+        let filter = doc! {
+            "userId": user_id.as_str(),
+            "$or": [
+                { "status": BatchStatus::Pending.as_str() },
+                { "status": BatchStatus::InProgress.as_str() },
+                { "status": BatchStatus::Failed.as_str(), "nextAttemptAt": { "$lte": date(now) } },
+            ],
+        };
+        let found = self
+            .batches_coll()
+            .find_one(filter)
+            .sort(doc! { "priority": 1, "seq": 1 })
+            .await
+            .map_err(mongo_error)?;
+        found.as_ref().map(batch_from_doc).transpose()
+    }
+
+    async fn start_batch(
+        &self,
+        lease: &Lease,
+        batch_id: &BatchId,
+        now: DateTime<Utc>,
+    ) -> Result<Batch, StoreError> {
+        self.retrying(move || self.start_batch_once(lease, batch_id, now))
+            .await
+    }
+
+    async fn complete_batch(
+        &self,
+        lease: &Lease,
+        batch: &Batch,
+        records: &[MirrorRecord],
+        watermark: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteSummary, StoreError> {
+        self.retrying(move || self.complete_batch_once(lease, batch, records, watermark, now))
+            .await
+    }
+
+    async fn complete_reconcile(
+        &self,
+        lease: &Lease,
+        batch: &Batch,
+        alive_ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<ReconcileSummary, StoreError> {
+        self.retrying(move || self.complete_reconcile_once(lease, batch, alive_ids, now))
+            .await
+    }
+
+    async fn fail_batch(
+        &self,
+        lease: &Lease,
+        batch_id: &BatchId,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.retrying(move || self.fail_batch_once(lease, batch_id, error, retry_at, now))
+            .await
+    }
+
+    async fn batch_counts(
+        &self,
+        user_id: &TenantId,
+        kind: BatchKind,
+    ) -> Result<BatchCounts, StoreError> {
+        let pipeline = vec![
+            doc! { "$match": { "userId": user_id.as_str(), "kind": kind.as_str() } },
+            doc! { "$group": { "_id": "$status", "n": { "$sum": 1_i64 } } },
+        ];
+        let groups: Vec<Document> = self
+            .batches_coll()
+            .aggregate(pipeline)
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        let mut counts = BatchCounts::default();
+        for group in &groups {
+            let fields = Fields::new(group, "batch count");
+            let status: BatchStatus = fields.parsed("_id")?;
+            let n = u64::try_from(fields.i64("n")?).unwrap_or(0);
+            *count_slot(&mut counts, status) += n;
+        }
+        Ok(counts)
+    }
+
+    async fn batches(&self, user_id: &TenantId) -> Result<Vec<Batch>, StoreError> {
+        let docs: Vec<Document> = self
+            .batches_coll()
+            .find(doc! { "userId": user_id.as_str() })
+            .sort(doc! { "seq": 1 })
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        docs.iter().map(batch_from_doc).collect()
+    }
+
+    async fn records(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let docs: Vec<Document> = self
+            .records(module)
+            .find(doc! { "userId": user_id.as_str(), "odooId": { "$gt": after_id } })
+            .sort(doc! { "odooId": 1 })
+            .limit(i64::from(limit))
+            .projection(doc! { "_id": 0 })
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        docs.iter().map(stored_record).collect()
+    }
+
+    async fn record_count(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+        include_deleted: bool,
+    ) -> Result<u64, StoreError> {
+        let mut filter = doc! { "userId": user_id.as_str() };
+        if !include_deleted {
+            filter.insert("deletedAt", Bson::Null);
+        }
+        self.records(module)
+            .count_documents(filter)
+            .await
+            .map_err(mongo_error)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+/// An error inside a transaction attempt: driver errors keep their labels until the retry
+/// loop has looked at them.
+#[derive(Debug)]
+enum TxnError {
+    Store(StoreError),
+    Mongo(mongodb::error::Error),
+}
+
+impl TxnError {
+    fn into_store(self) -> StoreError {
+        match self {
+            TxnError::Store(e) => e,
+            TxnError::Mongo(e) => mongo_error(e),
+        }
+    }
+}
+
+impl From<StoreError> for TxnError {
+    fn from(e: StoreError) -> Self {
+        TxnError::Store(e)
+    }
+}
+
+impl From<mongodb::error::Error> for TxnError {
+    fn from(e: mongodb::error::Error) -> Self {
+        TxnError::Mongo(e)
+    }
+}
+
+/// Network trouble, elections and conflicts that outlived the retries are worth retrying
+/// later (`Unavailable`); everything else is a `Backend` error.
+fn mongo_error(e: mongodb::error::Error) -> StoreError {
+    let unreachable = matches!(
+        e.kind.as_ref(),
+        ErrorKind::Io(_)
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. }
+            | ErrorKind::Shutdown
+    );
+    let retryable = e.contains_label(RETRYABLE_WRITE_ERROR)
+        || e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+        || e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT);
+    if unreachable || retryable {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// E11000: a unique index refused the write.
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    const DUPLICATE_KEY: i32 = 11000;
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+fn backend(message: impl Into<String>) -> StoreError {
+    StoreError::Backend(message.into())
+}
+
+fn corrupt(message: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(message.into())
+}
+
+fn lease_lost(lease: &Lease) -> StoreError {
+    StoreError::LeaseLost {
+        user_id: lease.user_id.to_string(),
+    }
+}
+
+/// Commits, retrying only the commit when its outcome is unknown (committing twice is safe).
+async fn commit(session: &mut ClientSession) -> Result<(), TxnError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match session.commit_transaction().await {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if tries < MAX_COMMIT_ATTEMPTS
+                    && e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn create_index(
+    collection: &Collection<Document>,
+    keys: Document,
+    unique: bool,
+) -> Result<(), StoreError> {
+    let options = IndexOptions::builder().unique(unique).build();
+    let model = IndexModel::builder().keys(keys).options(options).build();
+    collection.create_index(model).await.map_err(mongo_error)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// documents written
+
+fn date(at: DateTime<Utc>) -> Bson {
+    Bson::DateTime(bson::DateTime::from_millis(at.timestamp_millis()))
+}
+
+fn opt_date(at: Option<DateTime<Utc>>) -> Bson {
+    at.map(date).unwrap_or(Bson::Null)
+}
+
+/// Counts are stored as i64 (BSON has no unsigned type); absurdly large values saturate.
+fn count_bson(count: impl TryInto<i64>) -> Bson {
+    Bson::Int64(count.try_into().unwrap_or(i64::MAX))
+}
+
+fn ttl_millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Matches the tenant only while it still carries this lease.
+fn fence_filter(lease: &Lease) -> Document {
+    doc! {
+        "userId": lease.user_id.as_str(),
+        "lease.token": lease.token,
+        "lease.holder": &lease.holder,
+    }
+}
+
+fn batch_filter(user_id: &TenantId, batch_id: &BatchId) -> Document {
+    doc! { "_id": batch_id.as_str(), "userId": user_id.as_str() }
+}
+
+fn new_tenant_doc(user_id: &TenantId, now: DateTime<Utc>) -> Document {
+    doc! {
+        "userId": user_id.as_str(),
+        "syncStatus": SyncStatus::NotStarted.as_str(),
+        "blocked": Bson::Null,
+        "odooVersion": Bson::Null,
+        "protocol": Bson::Null,
+        "employeeAccess": Bson::Null,
+        "modules": [],
+        "lease": Bson::Null,
+        // The fence starts from the clock, not 0, so a tenant deleted and created again never
+        // hands out a token a worker from before the deletion may still hold.
+        "fence": now.timestamp_micros(),
+        "nextSeq": 0_i64,
+        "createdAt": date(now),
+        "updatedAt": date(now),
+    }
+}
+
+/// Batches run initial first, then incremental, then reconcile; `seq` orders each group.
+fn priority(kind: BatchKind) -> i32 {
+    match kind {
+        BatchKind::Initial => 0,
+        BatchKind::Incremental => 1,
+        BatchKind::Reconcile => 2,
+    }
+}
+
+fn pending_batch(user_id: &TenantId, new: &NewBatch, seq: i64, now: DateTime<Utc>) -> Batch {
+    Batch {
+        id: BatchId::new_random(),
+        user_id: user_id.clone(),
+        module: new.module,
+        kind: new.kind,
+        window_start: new.window_start,
+        window_end: new.window_end,
+        status: BatchStatus::Pending,
+        attempts: 0,
+        expected_count: new.expected_count,
+        fetched_count: None,
+        last_error: None,
+        next_attempt_at: now,
+        lease_token: None,
+        seq,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+fn batch_doc(batch: &Batch) -> Document {
+    doc! {
+        "_id": batch.id.as_str(),
+        "userId": batch.user_id.as_str(),
+        "module": batch.module.as_str(),
+        "kind": batch.kind.as_str(),
+        "priority": priority(batch.kind),
+        "windowStart": date(batch.window_start),
+        "windowEnd": date(batch.window_end),
+        "status": batch.status.as_str(),
+        "attempts": i64::from(batch.attempts),
+        "expectedCount": batch.expected_count.map(count_bson).unwrap_or(Bson::Null),
+        "fetchedCount": batch.fetched_count.map(count_bson).unwrap_or(Bson::Null),
+        "lastError": batch.last_error.as_deref().map(Bson::from).unwrap_or(Bson::Null),
+        "nextAttemptAt": date(batch.next_attempt_at),
+        "leaseToken": batch.lease_token.map(Bson::Int64).unwrap_or(Bson::Null),
+        "seq": batch.seq,
+        "createdAt": date(batch.created_at),
+        "updatedAt": date(batch.updated_at),
+        "startedAt": opt_date(batch.started_at),
+        "finishedAt": opt_date(batch.finished_at),
+    }
+}
+
+fn modules_bson(modules: &[ModuleState]) -> Vec<Document> {
+    modules
+        .iter()
+        .map(|m| {
+            doc! {
+                "module": m.module.as_str(),
+                "model": &m.model,
+                "watermark": opt_date(m.watermark),
+                "lastIncrementalAt": opt_date(m.last_incremental_at),
+                "lastReconcileAt": opt_date(m.last_reconcile_at),
+            }
+        })
+        .collect()
+}
+
+/// The module's state after a prepare: its sync history kept when it was synced before.
+fn kept_module(old: &[ModuleState], module: Module, model: &str) -> ModuleState {
+    let before = old.iter().find(|m| m.module == module);
+    ModuleState {
+        module,
+        model: model.to_string(),
+        watermark: before.and_then(|m| m.watermark),
+        last_incremental_at: before.and_then(|m| m.last_incremental_at),
+        last_reconcile_at: before.and_then(|m| m.last_reconcile_at),
+    }
+}
+
+/// Records when the module last got an incremental or reconcile batch.
+fn stamp_module(modules: &mut [ModuleState], batch: &NewBatch, now: DateTime<Utc>) {
+    let Some(state) = modules.iter_mut().find(|m| m.module == batch.module) else {
+        return;
+    };
+    match batch.kind {
+        BatchKind::Incremental => state.last_incremental_at = Some(now),
+        BatchKind::Reconcile => state.last_reconcile_at = Some(now),
+        BatchKind::Initial => {}
+    }
+}
+
+/// One record per odooId (the newest write; the later one on a tie), so a batch that
+/// fetched a row twice stores it once.
+fn newest_per_id(records: &[MirrorRecord]) -> Vec<&MirrorRecord> {
+    let mut newest: HashMap<i64, &MirrorRecord> = HashMap::with_capacity(records.len());
+    for record in records {
+        let keep = newest
+            .get(&record.odoo_id)
+            .is_none_or(|kept| kept.write_date <= record.write_date);
+        if keep {
+            newest.insert(record.odoo_id, record);
+        }
+    }
+    let mut unique: Vec<&MirrorRecord> = newest.into_values().collect();
+    unique.sort_by_key(|r| r.odoo_id);
+    unique
+}
+
+/// The stored form of a record. `userId` and `odooId` come first for readability and are set
+/// again after the structured fields, like the other fixed keys, so that no structured field
+/// can shadow them.
+fn record_doc(user_id: &TenantId, record: &MirrorRecord, now: DateTime<Utc>) -> Document {
+    let mut doc = Document::new();
+    doc.insert("userId", user_id.as_str());
+    doc.insert("odooId", record.odoo_id);
+    for (name, value) in &record.fields {
+        doc.insert(name.clone(), field_bson(value));
+    }
+    doc.insert("userId", user_id.as_str());
+    doc.insert("odooId", record.odoo_id);
+    doc.insert("active", record.active);
+    doc.insert("writeDate", date(record.write_date));
+    doc.insert("createDate", opt_date(record.create_date));
+    doc.insert("raw", json_object_to_bson(&record.raw));
+    doc.insert("syncedAt", date(now));
+    doc.insert("deletedAt", Bson::Null);
+    doc
+}
+
+/// An `update` statement that inserts the record or replaces the stored one, unless the
+/// stored one has a newer `writeDate`. `$literal` keeps Odoo strings such as `"$where"` from
+/// being read as field paths or operators.
+fn upsert_statement(user_id: &TenantId, record: &MirrorRecord, now: DateTime<Utc>) -> Document {
+    let replacement = doc! {
+        "$cond": [
+            { "$gt": ["$writeDate", date(record.write_date)] },
+            "$$ROOT",
+            { "$literal": record_doc(user_id, record, now) },
+        ]
+    };
+    doc! {
+        "q": { "userId": user_id.as_str(), "odooId": record.odoo_id },
+        "u": [ { "$replaceWith": replacement } ],
+        "upsert": true,
+    }
+}
+
+fn field_bson(value: &FieldValue) -> Bson {
+    match value {
+        FieldValue::Null => Bson::Null,
+        FieldValue::Bool(b) => Bson::Boolean(*b),
+        FieldValue::Int(i) => Bson::Int64(*i),
+        FieldValue::Float(f) => Bson::Double(*f),
+        FieldValue::Text(s) => Bson::String(s.clone()),
+        FieldValue::DateTime(at) => date(*at),
+        FieldValue::Date(day) => date(day.and_time(NaiveTime::MIN).and_utc()),
+    }
+}
+
+fn json_object_to_bson(map: &Map<String, Value>) -> Document {
+    map.iter()
+        .map(|(k, v)| (k.clone(), json_to_bson(v)))
+        .collect()
+}
+
+/// JSON as Odoo returned it, as BSON: integers as i64 (doubles beyond), objects and arrays
+/// recursively.
+fn json_to_bson(value: &Value) -> Bson {
+    match value {
+        Value::Null => Bson::Null,
+        Value::Bool(b) => Bson::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Bson::Int64(i),
+            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Bson::String(s.clone()),
+        Value::Array(items) => Bson::Array(items.iter().map(json_to_bson).collect()),
+        Value::Object(map) => Bson::Document(json_object_to_bson(map)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// documents read
+
+/// A stored document's fields, read with errors that name the document kind and field.
+struct Fields<'a> {
+    doc: &'a Document,
+    what: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn new(doc: &'a Document, what: &'static str) -> Self {
+        Fields { doc, what }
+    }
+
+    fn bad(&self, key: &str, expected: &str) -> StoreError {
+        corrupt(format!(
+            "{} field {key:?}: expected {expected}, found {:?}",
+            self.what,
+            self.doc.get(key)
+        ))
+    }
+
+    /// The value, `None` when missing or null.
+    fn value(&self, key: &str) -> Option<&'a Bson> {
+        match self.doc.get(key) {
+            None | Some(Bson::Null) => None,
+            Some(value) => Some(value),
+        }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<&'a str>, StoreError> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Bson::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.bad(key, "a string")),
+        }
+    }
+
+    fn str(&self, key: &str) -> Result<&'a str, StoreError> {
+        self.opt_str(key)?.ok_or_else(|| self.bad(key, "a string"))
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, key: &str) -> Result<T, StoreError> {
+        self.str(key)?
+            .parse()
+            .map_err(|_| self.bad(key, "a known name"))
+    }
+
+    fn opt_parsed<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        self.opt_str(key)?
+            .map(|s| s.parse().map_err(|_| self.bad(key, "a known name")))
+            .transpose()
+    }
+
+    fn opt_i64(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Bson::Int64(i)) => Ok(Some(*i)),
+            Some(Bson::Int32(i)) => Ok(Some(i64::from(*i))),
+            Some(_) => Err(self.bad(key, "an integer")),
+        }
+    }
+
+    fn i64(&self, key: &str) -> Result<i64, StoreError> {
+        self.opt_i64(key)?
+            .ok_or_else(|| self.bad(key, "an integer"))
+    }
+
+    fn opt_u64(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        self.opt_i64(key)?
+            .map(|i| u64::try_from(i).map_err(|_| self.bad(key, "a count")))
+            .transpose()
+    }
+
+    fn bool(&self, key: &str) -> Result<bool, StoreError> {
+        match self.value(key) {
+            Some(Bson::Boolean(b)) => Ok(*b),
+            _ => Err(self.bad(key, "a boolean")),
+        }
+    }
+
+    fn opt_date(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Bson::DateTime(at)) => DateTime::from_timestamp_millis(at.timestamp_millis())
+                .map(Some)
+                .ok_or_else(|| self.bad(key, "a representable date")),
+            Some(_) => Err(self.bad(key, "a date")),
+        }
+    }
+
+    fn date(&self, key: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.opt_date(key)?.ok_or_else(|| self.bad(key, "a date"))
+    }
+
+    fn opt_doc(&self, key: &str) -> Result<Option<&'a Document>, StoreError> {
+        match self.value(key) {
+            None => Ok(None),
+            Some(Bson::Document(d)) => Ok(Some(d)),
+            Some(_) => Err(self.bad(key, "a document")),
+        }
+    }
+}
+
+fn tenant_id_of(fields: &Fields<'_>) -> Result<TenantId, StoreError> {
+    let raw = fields.str("userId")?;
+    TenantId::parse(raw).map_err(|e| corrupt(e.to_string()))
+}
+
+fn tenant_from_doc(doc: &Document) -> Result<TenantState, StoreError> {
+    let fields = Fields::new(doc, "tenant");
+    let blocked = fields
+        .opt_doc("blocked")?
+        .map(|b| {
+            let f = Fields::new(b, "tenant.blocked");
+            Ok::<_, StoreError>(TenantError {
+                code: f.str("code")?.to_string(),
+                message: f.str("message")?.to_string(),
+                at: f.date("at")?,
+            })
+        })
+        .transpose()?;
+    let lease = fields
+        .opt_doc("lease")?
+        .map(|l| {
+            let f = Fields::new(l, "tenant.lease");
+            Ok::<_, StoreError>(LeaseInfo {
+                holder: f.str("holder")?.to_string(),
+                token: f.i64("token")?,
+                expires_at: f.date("expiresAt")?,
+            })
+        })
+        .transpose()?;
+    Ok(TenantState {
+        user_id: tenant_id_of(&fields)?,
+        sync_status: fields.parsed("syncStatus")?,
+        blocked,
+        odoo_version: fields.opt_str("odooVersion")?.map(str::to_string),
+        protocol: fields.opt_str("protocol")?.map(str::to_string),
+        employee_access: fields.opt_parsed::<EmployeeAccess>("employeeAccess")?,
+        modules: modules_of(doc)?,
+        lease,
+        fence: fields.i64("fence")?,
+        created_at: fields.date("createdAt")?,
+        updated_at: fields.date("updatedAt")?,
+    })
+}
+
+fn modules_of(tenant: &Document) -> Result<Vec<ModuleState>, StoreError> {
+    let items = match tenant.get("modules") {
+        None | Some(Bson::Null) => return Ok(Vec::new()),
+        Some(Bson::Array(items)) => items,
+        Some(other) => return Err(corrupt(format!("tenant modules: not an array: {other:?}"))),
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Bson::Document(d) = item else {
+                return Err(corrupt(format!("tenant module entry: {item:?}")));
+            };
+            let f = Fields::new(d, "tenant module");
+            Ok(ModuleState {
+                module: f.parsed("module")?,
+                model: f.str("model")?.to_string(),
+                watermark: f.opt_date("watermark")?,
+                last_incremental_at: f.opt_date("lastIncrementalAt")?,
+                last_reconcile_at: f.opt_date("lastReconcileAt")?,
+            })
+        })
+        .collect()
+}
+
+fn lease_from_doc(user_id: &TenantId, tenant: &Document) -> Result<Lease, StoreError> {
+    let fields = Fields::new(tenant, "tenant");
+    let lease = fields
+        .opt_doc("lease")?
+        .ok_or_else(|| corrupt("tenant has no lease right after taking it"))?;
+    let f = Fields::new(lease, "tenant.lease");
+    Ok(Lease {
+        user_id: user_id.clone(),
+        holder: f.str("holder")?.to_string(),
+        token: f.i64("token")?,
+        expires_at: f.date("expiresAt")?,
+    })
+}
+
+fn batch_from_doc(doc: &Document) -> Result<Batch, StoreError> {
+    let f = Fields::new(doc, "batch");
+    let attempts = u32::try_from(f.i64("attempts")?).map_err(|_| f.bad("attempts", "a count"))?;
+    Ok(Batch {
+        id: BatchId(f.str("_id")?.to_string()),
+        user_id: tenant_id_of(&f)?,
+        module: f.parsed("module")?,
+        kind: f.parsed("kind")?,
+        window_start: f.date("windowStart")?,
+        window_end: f.date("windowEnd")?,
+        status: f.parsed("status")?,
+        attempts,
+        expected_count: f.opt_u64("expectedCount")?,
+        fetched_count: f.opt_u64("fetchedCount")?,
+        last_error: f.opt_str("lastError")?.map(str::to_string),
+        next_attempt_at: f.date("nextAttemptAt")?,
+        lease_token: f.opt_i64("leaseToken")?,
+        seq: f.i64("seq")?,
+        created_at: f.date("createdAt")?,
+        updated_at: f.date("updatedAt")?,
+        started_at: f.opt_date("startedAt")?,
+        finished_at: f.opt_date("finishedAt")?,
+    })
+}
+
+fn stored_record(doc: &Document) -> Result<StoredRecord, StoreError> {
+    let f = Fields::new(doc, "record");
+    Ok(StoredRecord {
+        odoo_id: f.i64("odooId")?,
+        write_date: f.date("writeDate")?,
+        active: f.bool("active")?,
+        deleted_at: f.opt_date("deletedAt")?,
+        synced_at: f.date("syncedAt")?,
+        document: Value::Object(doc_to_json(doc)),
+    })
+}
+
+fn count_slot(counts: &mut BatchCounts, status: BatchStatus) -> &mut u64 {
+    match status {
+        BatchStatus::Pending => &mut counts.pending,
+        BatchStatus::InProgress => &mut counts.in_progress,
+        BatchStatus::Done => &mut counts.done,
+        BatchStatus::Failed => &mut counts.failed,
+        BatchStatus::PermanentlyFailed => &mut counts.permanently_failed,
+    }
+}
+
+fn doc_to_json(doc: &Document) -> Map<String, Value> {
+    doc.iter()
+        .map(|(k, v)| (k.clone(), bson_to_json(v)))
+        .collect()
+}
+
+/// BSON as plain JSON: dates as RFC 3339 text in UTC (`Z`, fractions only when present),
+/// numbers as numbers; anything this store never writes in its relaxed Extended JSON form.
+fn bson_to_json(value: &Bson) -> Value {
+    match value {
+        Bson::Null | Bson::Undefined => Value::Null,
+        Bson::Boolean(b) => Value::Bool(*b),
+        Bson::Int32(i) => Value::from(*i),
+        Bson::Int64(i) => Value::from(*i),
+        Bson::Double(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        Bson::String(s) => Value::String(s.clone()),
+        Bson::Array(items) => Value::Array(items.iter().map(bson_to_json).collect()),
+        Bson::Document(d) => Value::Object(doc_to_json(d)),
+        Bson::DateTime(at) => match DateTime::from_timestamp_millis(at.timestamp_millis()) {
+            Some(at) => Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            None => value.clone().into_relaxed_extjson(),
+        },
+        other => other.clone().into_relaxed_extjson(),
+    }
+}

@@ -1,0 +1,361 @@
+//! The values the store keeps: tenant ids and states, leases, batches and mirrored records.
+//! Each enum has the snake_case name DESIGN.md's collections and status JSON use.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::modules::{EmployeeAccess, Module};
+
+/// A tenant's id (the app's userId, the JWT `sub`): 1 to 128 characters of letters, digits
+/// and `_ - . : @`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+/// A tenant id that is empty, too long or has other characters.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid tenant id {0:?}: use 1 to 128 letters, digits or _ - . : @")]
+pub struct InvalidTenantId(pub String);
+
+impl TenantId {
+    pub fn parse(input: &str) -> Result<Self, InvalidTenantId> {
+        let ok = !input.is_empty()
+            && input.len() <= 128
+            && input
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@'));
+        if ok {
+            Ok(TenantId(input.to_string()))
+        } else {
+            Err(InvalidTenantId(input.chars().take(140).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = InvalidTenantId;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        TenantId::parse(&value)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(id: TenantId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Declares a string enum with its stored names, `as_str`, `Display` and `FromStr`.
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", stringify!($name), " {:?}"),
+                        other
+                    )),
+                }
+            }
+        }
+    };
+}
+
+stored_enum!(
+    /// Where a tenant's first sync stands (`syncStatus`).
+    SyncStatus {
+        NotStarted => "not_started",
+        InProgress => "in_progress",
+        Done => "done",
+    }
+);
+
+stored_enum!(
+    /// Why a batch exists.
+    BatchKind {
+        Initial => "initial",
+        Incremental => "incremental",
+        Reconcile => "reconcile",
+    }
+);
+
+stored_enum!(
+    /// A batch's state.
+    BatchStatus {
+        Pending => "pending",
+        InProgress => "in_progress",
+        Done => "done",
+        Failed => "failed",
+        PermanentlyFailed => "permanently_failed",
+    }
+);
+
+/// An error worth showing on the tenant's status: a stable code and a readable message
+/// (never a secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantError {
+    pub code: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What prepare learnt about the tenant's Odoo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// e.g. "17.0".
+    pub odoo_version: String,
+    /// `json2`, `xmlrpc` or `jsonrpc`.
+    pub protocol: String,
+    /// The modules to sync (their apps are installed), with the model each reads.
+    pub modules: Vec<(Module, String)>,
+    pub employee_access: EmployeeAccess,
+}
+
+/// Per-module sync state of a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleState {
+    pub module: Module,
+    /// The Odoo model read for it on this tenant's server.
+    pub model: String,
+    /// The newest `write_date` seen in Odoo's data for this module (Odoo's clock, not ours).
+    pub watermark: Option<DateTime<Utc>>,
+    pub last_incremental_at: Option<DateTime<Utc>>,
+    pub last_reconcile_at: Option<DateTime<Utc>>,
+}
+
+/// A tenant's state (`odoosyncstatuses`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantState {
+    pub user_id: TenantId,
+    pub sync_status: SyncStatus,
+    /// Set when the tenant cannot go on until a person acts; no work runs meanwhile.
+    pub blocked: Option<TenantError>,
+    pub odoo_version: Option<String>,
+    pub protocol: Option<String>,
+    pub employee_access: Option<EmployeeAccess>,
+    /// The synced modules; empty before the first prepare.
+    pub modules: Vec<ModuleState>,
+    /// The current lease, live or expired.
+    pub lease: Option<LeaseInfo>,
+    /// The fencing counter: incremented by every lease acquisition.
+    pub fence: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TenantState {
+    pub fn module(&self, module: Module) -> Option<&ModuleState> {
+        self.modules.iter().find(|m| m.module == module)
+    }
+}
+
+/// The lease as stored on the tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseInfo {
+    pub holder: String,
+    pub token: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Proof that a worker holds a tenant: every fenced write carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub user_id: TenantId,
+    pub holder: String,
+    /// The fencing token: the tenant's counter when this lease was taken.
+    pub token: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A batch's id (a UUID string in both stores).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BatchId(pub String);
+
+impl BatchId {
+    pub fn new_random() -> Self {
+        BatchId(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A batch to create: one module's records with `window_start <= write_date < window_end`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBatch {
+    pub module: Module,
+    pub kind: BatchKind,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// The planner's count for the window, when it had one.
+    pub expected_count: Option<u64>,
+}
+
+/// A stored batch (`odoosyncbatches`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub id: BatchId,
+    pub user_id: TenantId,
+    pub module: Module,
+    pub kind: BatchKind,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub status: BatchStatus,
+    pub attempts: u32,
+    pub expected_count: Option<u64>,
+    pub fetched_count: Option<u64>,
+    pub last_error: Option<String>,
+    /// When a failed batch may run again.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The lease token of the worker that last started it.
+    pub lease_token: Option<i64>,
+    /// Creation order within the tenant (ties of `created_at` broken by it).
+    pub seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Counts of batches by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub pending: u64,
+    pub in_progress: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub permanently_failed: u64,
+}
+
+impl BatchCounts {
+    pub fn total(&self) -> u64 {
+        self.pending + self.in_progress + self.done + self.failed + self.permanently_failed
+    }
+
+    /// Done or permanently failed: nothing more will happen to these.
+    pub fn finished(&self) -> u64 {
+        self.done + self.permanently_failed
+    }
+}
+
+/// A structured field value of a mirrored record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    /// Stored as a real date-time (BSON date in MongoDB, RFC 3339 text in SQLite).
+    DateTime(DateTime<Utc>),
+    /// Stored as a date-time at midnight UTC in MongoDB, `YYYY-MM-DD` in SQLite.
+    Date(NaiveDate),
+}
+
+impl FieldValue {
+    /// The value as JSON (dates as RFC 3339 / `YYYY-MM-DD` text).
+    pub fn to_json(&self) -> Value {
+        match self {
+            FieldValue::Null => Value::Null,
+            FieldValue::Bool(b) => Value::Bool(*b),
+            FieldValue::Int(i) => Value::from(*i),
+            FieldValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            FieldValue::Text(s) => Value::String(s.clone()),
+            FieldValue::DateTime(d) => {
+                Value::String(d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            }
+            FieldValue::Date(d) => Value::String(d.format("%Y-%m-%d").to_string()),
+        }
+    }
+}
+
+/// A record ready to store: the structured fields of its module in camelCase plus `raw`,
+/// every field as Odoo returned it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorRecord {
+    pub odoo_id: i64,
+    pub write_date: DateTime<Utc>,
+    pub create_date: Option<DateTime<Utc>>,
+    /// `true` for models without an `active` field.
+    pub active: bool,
+    /// Structured fields, camelCase names (e.g. `amountTotal`, `partnerId`, `partnerName`).
+    pub fields: Vec<(String, FieldValue)>,
+    pub raw: Map<String, Value>,
+}
+
+/// A mirrored record as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub odoo_id: i64,
+    pub write_date: DateTime<Utc>,
+    pub active: bool,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub synced_at: DateTime<Utc>,
+    /// The whole stored document as JSON: `userId`, `odooId`, the structured fields,
+    /// `active`, `writeDate`, `createDate`, `raw`, `syncedAt`, `deletedAt` (dates as
+    /// RFC 3339 text).
+    pub document: Value,
+}
+
+/// What `complete_batch` wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Records inserted or replaced.
+    pub written: u64,
+    /// Records left alone because the store already had a newer `writeDate`.
+    pub skipped_older: u64,
+}
+
+/// What `complete_reconcile` changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileSummary {
+    pub marked_deleted: u64,
+    pub restored: u64,
+}

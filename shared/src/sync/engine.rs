@@ -1,0 +1,691 @@
+//! `SyncEngine`: the steps a caller (the `sync` command, a worker, standalone mode) runs for
+//! a tenant. Each step takes the tenant's lease, does one unit of work, and releases it, so
+//! steps of one tenant never overlap anywhere while different tenants run in parallel.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use tokio::sync::Mutex;
+
+use super::lease::TenantLease;
+use super::progress::SyncProgress;
+use super::runner::{BatchRunner, FetchError};
+use super::window::{WindowLimits, WindowSizer};
+use crate::config::Settings;
+use crate::modules::{EmployeeAccess, ModelMapping, Module};
+use crate::odoo::{ClientSettings, ConnectionInfo, Context, ErrorClass, OdooClient, OdooError, Protocol};
+use crate::store::{
+    Batch, BatchKind, NewBatch, Prepared, SharedStore, StoreError, SyncStatus, TenantError,
+    TenantId, TenantState,
+};
+
+/// What the engine needs from the settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub limit_per_call: u32,
+    pub max_batch_attempts: u32,
+    /// 0 means all history.
+    pub initial_sync_range_days: u32,
+    pub min_window: Duration,
+    pub max_window: Duration,
+    pub incremental_interval: Duration,
+    pub incremental_lookback: Duration,
+    pub reconcile_interval: Duration,
+    pub lease_ttl: Duration,
+    /// Delay before the second attempt of a failed batch; doubles per attempt.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub client: ClientSettings,
+}
+
+impl EngineOptions {
+    pub fn from_settings(settings: &Settings) -> Self {
+        EngineOptions {
+            limit_per_call: settings.limit_per_call,
+            max_batch_attempts: settings.max_batch_attempts,
+            initial_sync_range_days: settings.initial_sync_range_days,
+            min_window: settings.min_window,
+            max_window: settings.max_window,
+            incremental_interval: settings.incremental_interval,
+            incremental_lookback: settings.incremental_lookback,
+            reconcile_interval: settings.reconcile_interval,
+            lease_ttl: Duration::from_secs(60),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+            client: settings.client_settings(),
+        }
+    }
+}
+
+/// What a step did.
+#[derive(Debug)]
+pub enum Step {
+    /// The initial plan was made: this many batches.
+    Prepared { batches: usize },
+    /// A batch finished; `written` records were stored.
+    BatchDone {
+        batch: Batch,
+        written: u64,
+        calls: u32,
+    },
+    /// A batch attempt failed; it is retried later unless `permanent`.
+    BatchFailed {
+        batch: Batch,
+        error: String,
+        permanent: bool,
+    },
+    /// The tenant cannot go on until a person acts (see the error).
+    Blocked(TenantError),
+    /// The tenant has not been prepared yet.
+    NotPrepared,
+    /// Another worker holds the tenant (or took it over while this step ran).
+    Busy,
+    /// Nothing runnable right now.
+    Idle,
+}
+
+/// Which follow-up batches to add now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FollowUp {
+    /// Add incremental batches even if the interval has not passed.
+    pub force_incremental: bool,
+    /// Add reconcile batches even if the interval has not passed.
+    pub force_reconcile: bool,
+}
+
+/// Errors a step could not turn into a [`Step`]: the store failing, or Odoo failing in a way
+/// worth retrying the whole step later.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+}
+
+type ClientCache = HashMap<TenantId, (u64, Arc<OdooClient>)>;
+
+/// Runs sync steps for any number of tenants.
+pub struct SyncEngine {
+    store: SharedStore,
+    options: EngineOptions,
+    http: reqwest::Client,
+    holder: String,
+    /// Connected clients per tenant: reconnecting (version + authenticate) for every batch
+    /// would cost two calls per batch.
+    clients: Mutex<ClientCache>,
+}
+
+impl SyncEngine {
+    pub fn new(store: SharedStore, options: EngineOptions) -> Result<Self, SyncError> {
+        let http = crate::odoo::http_client(&options.client)?;
+        let holder = format!(
+            "{}-{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Ok(SyncEngine {
+            store,
+            options,
+            http,
+            holder,
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// The lease holder name of this engine (unique per process and start).
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// The tenant's progress over its initial batches.
+    pub async fn progress(&self, user_id: &TenantId) -> Result<SyncProgress, SyncError> {
+        let Some(state) = self.store.tenant(user_id).await? else {
+            return Ok(SyncProgress::not_started());
+        };
+        if state.sync_status == SyncStatus::NotStarted {
+            return Ok(SyncProgress::not_started());
+        }
+        let counts = self.store.batch_counts(user_id, BatchKind::Initial).await?;
+        Ok(SyncProgress::from_counts(&counts))
+    }
+
+    async fn client_for(
+        &self,
+        user_id: &TenantId,
+        info: &ConnectionInfo,
+        remembered: Option<Protocol>,
+    ) -> Result<Arc<OdooClient>, OdooError> {
+        let fingerprint = info.fingerprint();
+        let mut clients = self.clients.lock().await;
+        if let Some((known, client)) = clients.get(user_id) {
+            if *known == fingerprint {
+                return Ok(client.clone());
+            }
+        }
+        let client = Arc::new(
+            OdooClient::connect_with(
+                self.http.clone(),
+                info.clone(),
+                &self.options.client,
+                remembered,
+            )
+            .await?,
+        );
+        clients.insert(user_id.clone(), (fingerprint, client.clone()));
+        Ok(client)
+    }
+
+    async fn forget_client(&self, user_id: &TenantId) {
+        self.clients.lock().await.remove(user_id);
+    }
+
+    async fn lease(&self, user_id: &TenantId) -> Result<Option<TenantLease>, StoreError> {
+        TenantLease::acquire(
+            self.store.clone(),
+            user_id,
+            &self.holder,
+            self.options.lease_ttl,
+        )
+        .await
+    }
+
+    /// Connects, detects version, protocol and installed apps, plans the initial windows of
+    /// every installed module (limited to `only` when given) and stores the plan, setting
+    /// the tenant `in_progress`. Replaces any earlier plan.
+    pub async fn prepare(
+        &self,
+        user_id: &TenantId,
+        info: &ConnectionInfo,
+        only: Option<&[Module]>,
+    ) -> Result<Step, SyncError> {
+        self.store.ensure_tenant(user_id).await?;
+        let Some(lease) = self.lease(user_id).await? else {
+            return Ok(Step::Busy);
+        };
+        self.forget_client(user_id).await;
+        let result = self.prepare_under(&lease, user_id, info, only).await;
+        let step = self.settle(&lease, user_id, result).await;
+        release(lease).await;
+        step
+    }
+
+    async fn prepare_under(
+        &self,
+        lease: &TenantLease,
+        user_id: &TenantId,
+        info: &ConnectionInfo,
+        only: Option<&[Module]>,
+    ) -> Result<Step, SyncError> {
+        let client = self.client_for(user_id, info, None).await?;
+        let apps = client
+            .installed_apps(&Module::ALL.map(Module::app_probe))
+            .await?;
+        let modules: Vec<Module> = Module::ALL
+            .into_iter()
+            .filter(|m| apps.contains(m.app()))
+            .filter(|m| only.is_none_or(|only| only.contains(m)))
+            .collect();
+        let employee_access = if client.version().major >= 13
+            && modules.contains(&Module::Employees)
+            && !client.can_read("hr.employee").await?
+        {
+            EmployeeAccess::PublicOnly
+        } else {
+            EmployeeAccess::Full
+        };
+        let now = Utc::now();
+        let end = ceil_to_second(now);
+        let limits = WindowLimits {
+            limit: u64::from(self.options.limit_per_call),
+            min_window: self.options.min_window,
+            max_window: self.options.max_window,
+        };
+        let mut batches = Vec::new();
+        let mut planned_modules = Vec::new();
+        for module in modules {
+            let mapping = module.mapping(client.version(), employee_access);
+            let context = context_for(&mapping);
+            let start = match self.options.initial_sync_range_days {
+                0 => earliest_write_date(&client, &mapping, context)
+                    .await?
+                    .unwrap_or(end),
+                days => end - TimeDelta::days(i64::from(days)),
+            };
+            let windows = WindowSizer::new(&client, &mapping, context, limits)
+                .plan(start, end)
+                .await?;
+            if windows.is_empty() {
+                // An empty module still gets one (free) batch: its end is where the first
+                // incremental batch starts.
+                batches.push(NewBatch {
+                    module,
+                    kind: BatchKind::Initial,
+                    window_start: end - to_delta(self.options.min_window),
+                    window_end: end,
+                    expected_count: Some(0),
+                });
+            }
+            batches.extend(windows.into_iter().map(|w| NewBatch {
+                module,
+                kind: BatchKind::Initial,
+                window_start: w.start,
+                window_end: w.end,
+                expected_count: Some(w.count),
+            }));
+            planned_modules.push((module, mapping.model.to_string()));
+        }
+        let prepared = Prepared {
+            odoo_version: client.version().to_string(),
+            protocol: client.protocol().to_string(),
+            modules: planned_modules,
+            employee_access,
+        };
+        let stored = self
+            .store
+            .record_prepare(lease.lease(), &prepared, &batches, Utc::now())
+            .await?;
+        tracing::info!(tenant = %user_id, batches = stored.len(), version = %prepared.odoo_version,
+            protocol = %prepared.protocol, "initial sync planned");
+        Ok(Step::Prepared {
+            batches: stored.len(),
+        })
+    }
+
+    /// Turns Odoo errors that need a person into a blocked tenant.
+    async fn settle(
+        &self,
+        lease: &TenantLease,
+        user_id: &TenantId,
+        result: Result<Step, SyncError>,
+    ) -> Result<Step, SyncError> {
+        match result {
+            Err(SyncError::Odoo(e)) if e.class() == ErrorClass::TenantBlocked => {
+                let error = tenant_error(&e);
+                self.forget_client(user_id).await;
+                self.store
+                    .set_blocked(lease.lease(), Some(&error), Utc::now())
+                    .await?;
+                tracing::warn!(tenant = %user_id, code = %error.code, "tenant blocked: {}", error.message);
+                Ok(Step::Blocked(error))
+            }
+            Err(SyncError::Store(StoreError::LeaseLost { .. })) => Ok(Step::Busy),
+            other => other,
+        }
+    }
+
+    /// Clears a blocking error so work resumes (after the credentials were fixed).
+    pub async fn unblock(&self, user_id: &TenantId) -> Result<bool, SyncError> {
+        let Some(lease) = self.lease(user_id).await? else {
+            return Ok(false);
+        };
+        let result = self.store.set_blocked(lease.lease(), None, Utc::now()).await;
+        release(lease).await;
+        result?;
+        Ok(true)
+    }
+
+    /// Runs the tenant's next runnable batch, if any.
+    pub async fn process_next_batch(
+        &self,
+        user_id: &TenantId,
+        info: &ConnectionInfo,
+    ) -> Result<Step, SyncError> {
+        let Some(state) = self.store.tenant(user_id).await? else {
+            return Ok(Step::NotPrepared);
+        };
+        if let Some(error) = state.blocked {
+            return Ok(Step::Blocked(error));
+        }
+        if state.sync_status == SyncStatus::NotStarted {
+            return Ok(Step::NotPrepared);
+        }
+        let Some(lease) = self.lease(user_id).await? else {
+            return Ok(Step::Busy);
+        };
+        let result = self.process_under(&lease, &state, info).await;
+        let step = self.settle(&lease, user_id, result).await;
+        release(lease).await;
+        step
+    }
+
+    async fn process_under(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        info: &ConnectionInfo,
+    ) -> Result<Step, SyncError> {
+        let user_id = &state.user_id;
+        let now = Utc::now();
+        let Some(batch) = self.store.next_runnable_batch(user_id, now).await? else {
+            return Ok(Step::Idle);
+        };
+        let batch = self.store.start_batch(lease.lease(), &batch.id, now).await?;
+        let remembered = state.protocol.as_deref().and_then(|p| p.parse().ok());
+        let outcome = match self.client_for(user_id, info, remembered).await {
+            Ok(client) => self.run_batch(lease, state, &client, &batch).await,
+            Err(e) => Err(FetchError::Odoo(e)),
+        };
+        match outcome {
+            Ok((written, calls)) => {
+                self.finish_initial_if_complete(lease, state).await?;
+                Ok(Step::BatchDone {
+                    batch,
+                    written,
+                    calls,
+                })
+            }
+            Err(FetchError::LeaseLost) => Ok(Step::Busy),
+            Err(FetchError::Odoo(e)) if e.class() == ErrorClass::TenantBlocked => {
+                // Not the batch's fault: put it back without a delay and block the tenant.
+                self.store
+                    .fail_batch(lease.lease(), &batch.id, &e.to_string(), Some(now), now)
+                    .await?;
+                Err(SyncError::Odoo(e))
+            }
+            Err(error) => self.fail_attempt(lease, state, batch, error).await,
+        }
+    }
+
+    /// Fetches and writes one batch; returns (records written, calls made).
+    async fn run_batch(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        client: &OdooClient,
+        batch: &Batch,
+    ) -> Result<(u64, u32), FetchError> {
+        let access = state.employee_access.unwrap_or(EmployeeAccess::Full);
+        let mapping = batch.module.mapping(client.version(), access);
+        let runner = BatchRunner {
+            client,
+            mapping: &mapping,
+            limit: self.options.limit_per_call,
+        };
+        if batch.kind == BatchKind::Reconcile {
+            let ids = runner.all_ids().await?;
+            let summary = self
+                .store
+                .complete_reconcile(lease.lease(), batch, &ids, Utc::now())
+                .await
+                .map_err(store_to_fetch)?;
+            tracing::info!(tenant = %state.user_id, module = %batch.module,
+                deleted = summary.marked_deleted, restored = summary.restored, "reconciled");
+            return Ok((summary.marked_deleted + summary.restored, 1));
+        }
+        let fetched = runner.fetch(batch, || !lease.is_lost()).await?;
+        let summary = self
+            .store
+            .complete_batch(
+                lease.lease(),
+                batch,
+                &fetched.records,
+                fetched.watermark,
+                Utc::now(),
+            )
+            .await
+            .map_err(store_to_fetch)?;
+        Ok((summary.written, fetched.calls))
+    }
+
+    async fn fail_attempt(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        batch: Batch,
+        error: FetchError,
+    ) -> Result<Step, SyncError> {
+        let now = Utc::now();
+        let permanent = batch.attempts >= self.options.max_batch_attempts;
+        let retry_after = match &error {
+            FetchError::Odoo(e) => e.retry_after(),
+            _ => None,
+        };
+        let retry_at = (!permanent).then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
+        let message = error.to_string();
+        self.store
+            .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
+            .await?;
+        tracing::warn!(tenant = %state.user_id, module = %batch.module, attempts = batch.attempts,
+            permanent, "batch attempt failed: {message}");
+        if permanent {
+            self.finish_initial_if_complete(lease, state).await?;
+        }
+        Ok(Step::BatchFailed {
+            batch,
+            error: message,
+            permanent,
+        })
+    }
+
+    fn retry_delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.options.retry_base)
+            .with_max_delay(self.options.retry_max)
+            .with_max_times(attempts.max(1) as usize)
+            .with_jitter()
+            .build()
+            .nth(attempts.saturating_sub(1) as usize)
+            .unwrap_or(self.options.retry_max);
+        retry_after.map_or(backoff, |asked| asked.max(backoff))
+    }
+
+    /// `in_progress` becomes `done` once every initial batch is done or permanently failed.
+    async fn finish_initial_if_complete(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+    ) -> Result<(), SyncError> {
+        if state.sync_status != SyncStatus::InProgress {
+            return Ok(());
+        }
+        let counts = self
+            .store
+            .batch_counts(&state.user_id, BatchKind::Initial)
+            .await?;
+        if counts.finished() == counts.total() {
+            self.store
+                .set_sync_status(lease.lease(), SyncStatus::Done, Utc::now())
+                .await?;
+            tracing::info!(tenant = %state.user_id, done = counts.done,
+                failed = counts.permanently_failed, "initial sync finished");
+        }
+        Ok(())
+    }
+
+    /// Adds incremental batches (from each module's watermark minus the lookback to now)
+    /// and reconcile batches when their intervals have passed, or when forced. Only for
+    /// tenants whose initial sync is done and that have nothing runnable left. Returns the
+    /// number of batches added.
+    pub async fn schedule_follow_up(
+        &self,
+        user_id: &TenantId,
+        follow_up: FollowUp,
+    ) -> Result<usize, SyncError> {
+        let Some(state) = self.store.tenant(user_id).await? else {
+            return Ok(0);
+        };
+        if state.sync_status != SyncStatus::Done || state.blocked.is_some() {
+            return Ok(0);
+        }
+        let Some(lease) = self.lease(user_id).await? else {
+            return Ok(0);
+        };
+        let result = self.follow_up_under(&lease, &state, follow_up).await;
+        release(lease).await;
+        match result {
+            Err(SyncError::Store(StoreError::LeaseLost { .. })) => Ok(0),
+            other => other,
+        }
+    }
+
+    async fn follow_up_under(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        follow_up: FollowUp,
+    ) -> Result<usize, SyncError> {
+        let now = Utc::now();
+        if self
+            .store
+            .next_runnable_batch(&state.user_id, now)
+            .await?
+            .is_some()
+        {
+            return Ok(0);
+        }
+        let end = ceil_to_second(now);
+        let lookback = to_delta(self.options.incremental_lookback);
+        let mut batches = Vec::new();
+        let mut initial_ends: Option<HashMap<Module, DateTime<Utc>>> = None;
+        for module in &state.modules {
+            let due = |last: Option<DateTime<Utc>>, every: Duration| {
+                last.is_none_or(|last| now - last >= to_delta(every))
+            };
+            if follow_up.force_incremental
+                || due(module.last_incremental_at, self.options.incremental_interval)
+            {
+                let from = match module.watermark.or(module.last_incremental_at) {
+                    Some(at) => at,
+                    None => {
+                        // An empty module: continue from where its initial plan ended.
+                        if initial_ends.is_none() {
+                            initial_ends = Some(self.initial_ends(&state.user_id).await?);
+                        }
+                        initial_ends
+                            .as_ref()
+                            .and_then(|ends| ends.get(&module.module).copied())
+                            .unwrap_or(end)
+                    }
+                };
+                let mut start = (from - lookback).min(end - lookback);
+                let step = to_delta(self.options.max_window);
+                while start < end {
+                    let stop = (start + step).min(end);
+                    batches.push(NewBatch {
+                        module: module.module,
+                        kind: BatchKind::Incremental,
+                        window_start: start,
+                        window_end: stop,
+                        expected_count: None,
+                    });
+                    start = stop;
+                }
+            }
+            if follow_up.force_reconcile
+                || due(module.last_reconcile_at, self.options.reconcile_interval)
+            {
+                batches.push(NewBatch {
+                    module: module.module,
+                    kind: BatchKind::Reconcile,
+                    window_start: end,
+                    window_end: end,
+                    expected_count: None,
+                });
+            }
+        }
+        if batches.is_empty() {
+            return Ok(0);
+        }
+        let added = self.store.add_batches(lease.lease(), &batches, now).await?;
+        Ok(added.len())
+    }
+
+    async fn initial_ends(
+        &self,
+        user_id: &TenantId,
+    ) -> Result<HashMap<Module, DateTime<Utc>>, SyncError> {
+        let mut ends: HashMap<Module, DateTime<Utc>> = HashMap::new();
+        for batch in self.store.batches(user_id).await? {
+            let end = ends.entry(batch.module).or_insert(batch.window_end);
+            *end = (*end).max(batch.window_end);
+        }
+        Ok(ends)
+    }
+}
+
+async fn release(lease: TenantLease) {
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "releasing a lease failed; it will expire");
+    }
+}
+
+fn store_to_fetch(error: StoreError) -> FetchError {
+    match error {
+        StoreError::LeaseLost { .. } => FetchError::LeaseLost,
+        // Surfaced as a failed attempt with the store's message.
+        other => FetchError::Odoo(OdooError::ServerFault {
+            code: "store".into(),
+            message: other.to_string(),
+        }),
+    }
+}
+
+fn tenant_error(error: &OdooError) -> TenantError {
+    TenantError {
+        code: error.code().to_string(),
+        message: error.to_string(),
+        at: Utc::now(),
+    }
+}
+
+fn context_for(mapping: &ModelMapping) -> Context {
+    if mapping.has_active {
+        Context::with_archived()
+    } else {
+        Context::default()
+    }
+}
+
+/// The first whole second at or after `at`: windows end there so that everything written
+/// up to now is inside.
+fn ceil_to_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = at.duration_trunc(TimeDelta::seconds(1)).unwrap_or(at);
+    if floor == at {
+        at
+    } else {
+        floor + TimeDelta::seconds(1)
+    }
+}
+
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// The oldest `write_date` of the module (for "all history"), floored to the day.
+async fn earliest_write_date(
+    client: &OdooClient,
+    mapping: &ModelMapping,
+    context: Context,
+) -> Result<Option<DateTime<Utc>>, OdooError> {
+    let rows = client
+        .search_read(
+            mapping.model,
+            &mapping.domain,
+            &crate::odoo::SearchOptions {
+                fields: &["write_date"],
+                order: Some("write_date asc, id asc"),
+                limit: Some(1),
+                context,
+            },
+        )
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.get("write_date"))
+        .and_then(serde_json::Value::as_str)
+        .and_then(crate::mirror::parse_datetime)
+        .and_then(|at| at.duration_trunc(TimeDelta::days(1)).ok()))
+}

@@ -1,0 +1,22 @@
+//! The sync engine: plans a tenant's initial batches, runs them one at a time under the
+//! tenant's lease with validated, fenced writes, then keeps the mirror current with
+//! incremental batches and finds deletions with reconcile batches (DESIGN.md section 5).
+//!
+//! - [`window`]: the `WindowSizer` that plans windows cheaply;
+//! - [`runner`]: the `BatchRunner` that fetches and validates one window;
+//! - [`lease`]: the `TenantLease` held while working;
+//! - [`engine`]: `SyncEngine`, the steps callers run (prepare, process next batch, schedule
+//!   follow-ups) and what each step reports;
+//! - [`progress`]: the status numbers the frontend shows.
+
+pub mod engine;
+pub mod lease;
+pub mod progress;
+pub mod runner;
+pub mod window;
+
+pub use engine::{EngineOptions, FollowUp, Step, SyncEngine, SyncError};
+pub use lease::TenantLease;
+pub use progress::SyncProgress;
+pub use runner::{BatchRunner, FetchError, FetchedWindow};
+pub use window::{PlannedWindow, WindowLimits, WindowSizer};

@@ -1,0 +1,1467 @@
+//! The store conformance suite: one behaviour, two stores. Every case takes a fresh, empty
+//! [`SharedStore`] and checks one promise of the `Store` trait, so MongoDB and SQLite are held
+//! to exactly the same contract.
+//!
+//! A test binary includes this file as a module named `suite` at its crate root and expands
+//! [`store_suite!`] with an expression giving a future of `(SharedStore, guard)`; the guard
+//! keeps the store's server or temp dir alive until the case is over:
+//!
+//! ```ignore
+//! #[path = "store/suite.rs"]
+//! mod suite;
+//! store_suite!(make_store());
+//! ```
+//!
+//! Cases use fixed, whole-second timestamps (both stores keep at least millisecond precision)
+//! and only the lease methods read the clock.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde_json::{json, Map, Value};
+use shared::modules::{EmployeeAccess, Module};
+use shared::store::{
+    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, Lease, MirrorRecord, NewBatch, Prepared,
+    SharedStore, StoreError, SyncStatus, TenantError, TenantId,
+};
+
+/// What every case returns: a store error fails the test with its message.
+pub type CaseResult = Result<(), StoreError>;
+
+/// Expands to one `#[tokio::test]` per case of the suite. `$make` is evaluated afresh for each
+/// test and must be a future of `(SharedStore, G)` where `G` lives as long as the store is used.
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@cases $make;
+            tenant_is_created_once_not_started,
+            unknown_tenant_has_no_state_and_no_lease,
+            lease_excludes_other_holders,
+            lease_expires_and_takeover_increments_token,
+            renew_extends_and_fails_once_lost,
+            release_frees_and_ignores_a_lost_lease,
+            expired_untaken_lease_still_fences,
+            record_prepare_is_fenced,
+            record_prepare_with_empty_plan_is_done,
+            record_prepare_replaces_batches_and_keeps_watermarks,
+            sync_status_and_blocked_are_fenced,
+            batches_run_initial_first_in_creation_order,
+            failed_batch_waits_for_retry_time,
+            in_progress_batch_is_resumable,
+            start_batch_counts_attempts,
+            complete_batch_is_idempotent,
+            complete_batch_never_goes_back_to_older_write_date,
+            complete_batch_clears_deleted_at,
+            watermark_only_rises,
+            stale_lease_writes_nothing,
+            racing_workers_only_current_lease_wins,
+            reconcile_marks_missing_and_restores_returning,
+            reconcile_is_idempotent_and_scoped,
+            fail_batch_retry_and_permanent,
+            batch_counts_by_kind,
+            records_page_by_odoo_id_per_tenant,
+            record_count_with_and_without_deleted,
+            delete_tenant_removes_everything,
+            recreated_tenant_refuses_old_lease,
+            add_batches_stamps_module_times,
+            raw_values_round_trip,
+            document_has_camel_case_fields_and_rfc3339_dates,
+            large_batch_in_one_write,
+        );
+    };
+    (@cases $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() -> $crate::suite::CaseResult {
+                let (store, _guard) = $make.await;
+                $crate::suite::$case(store).await
+            }
+        )+
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/// A lease long enough that no case sees it expire by accident.
+const LONG: Duration = Duration::from_secs(60);
+/// A lease short enough to let a case wait for its expiry.
+const SHORT: Duration = Duration::from_millis(300);
+/// Comfortably longer than [`SHORT`], so the lease has expired by any clock involved.
+const PAST_SHORT: Duration = Duration::from_millis(700);
+
+fn tenant_id(name: &str) -> TenantId {
+    TenantId::parse(name).expect("test tenant ids are valid")
+}
+
+/// A fixed instant: `secs` seconds after 2024-03-01T00:00:00Z.
+fn ts(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0)
+        .single()
+        .expect("valid base date")
+        + chrono::Duration::seconds(secs)
+}
+
+fn model_of(module: Module) -> &'static str {
+    match module {
+        Module::Sales => "sale.order",
+        Module::Invoices => "account.move",
+        Module::Contacts => "res.partner",
+        Module::Employees => "hr.employee",
+    }
+}
+
+fn prepared(modules: &[Module]) -> Prepared {
+    Prepared {
+        odoo_version: "17.0".into(),
+        protocol: "json2".into(),
+        modules: modules
+            .iter()
+            .map(|m| (*m, model_of(*m).to_string()))
+            .collect(),
+        employee_access: EmployeeAccess::Full,
+    }
+}
+
+/// A batch over hours `[from_h, to_h)` after the base instant.
+fn new_batch(module: Module, kind: BatchKind, from_h: i64, to_h: i64) -> NewBatch {
+    NewBatch {
+        module,
+        kind,
+        window_start: ts(from_h * 3600),
+        window_end: ts(to_h * 3600),
+        expected_count: Some(3),
+    }
+}
+
+/// A sales-order-like record written at `ts(write_secs)`.
+fn record(odoo_id: i64, write_secs: i64, name: &str) -> MirrorRecord {
+    let mut raw = Map::new();
+    raw.insert("id".into(), json!(odoo_id));
+    raw.insert("name".into(), json!(name));
+    raw.insert("partner_id".into(), json!([12, "Azure Interior"]));
+    raw.insert("amount_total".into(), json!(100.5));
+    raw.insert(
+        "write_date".into(),
+        json!(ts(write_secs).format("%Y-%m-%d %H:%M:%S").to_string()),
+    );
+    MirrorRecord {
+        odoo_id,
+        write_date: ts(write_secs),
+        create_date: Some(ts(0)),
+        active: true,
+        fields: vec![
+            ("name".into(), shared::store::FieldValue::Text(name.into())),
+            ("partnerId".into(), shared::store::FieldValue::Int(12)),
+            (
+                "partnerName".into(),
+                shared::store::FieldValue::Text("Azure Interior".into()),
+            ),
+            (
+                "amountTotal".into(),
+                shared::store::FieldValue::Float(100.5),
+            ),
+        ],
+        raw,
+    }
+}
+
+/// A tenant that exists, with a long lease held by `worker-a`.
+async fn leased(store: &SharedStore, name: &str) -> Result<(TenantId, Lease), StoreError> {
+    let id = tenant_id(name);
+    store.ensure_tenant(&id).await?;
+    let lease = store
+        .acquire_lease(&id, "worker-a", LONG)
+        .await?
+        .expect("a fresh tenant's lease is free");
+    Ok((id, lease))
+}
+
+/// Prepares `modules` with one initial batch each and returns the batches in plan order.
+async fn prepare(
+    store: &SharedStore,
+    lease: &Lease,
+    modules: &[Module],
+) -> Result<Vec<Batch>, StoreError> {
+    let plan: Vec<NewBatch> = modules
+        .iter()
+        .enumerate()
+        .map(|(i, m)| new_batch(*m, BatchKind::Initial, i as i64, i as i64 + 1))
+        .collect();
+    store
+        .record_prepare(lease, &prepared(modules), &plan, ts(10))
+        .await
+}
+
+/// Starts `batch` and completes it with `records`.
+async fn run_batch(
+    store: &SharedStore,
+    lease: &Lease,
+    batch: &Batch,
+    records: &[MirrorRecord],
+    watermark: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<shared::store::WriteSummary, StoreError> {
+    let started = store.start_batch(lease, &batch.id, now).await?;
+    store
+        .complete_batch(lease, &started, records, watermark, now)
+        .await
+}
+
+/// Adds one batch of `kind` for `module` and returns it.
+async fn add_one(
+    store: &SharedStore,
+    lease: &Lease,
+    module: Module,
+    kind: BatchKind,
+    now: DateTime<Utc>,
+) -> Result<Batch, StoreError> {
+    let mut added = store
+        .add_batches(lease, &[new_batch(module, kind, 100, 101)], now)
+        .await?;
+    assert_eq!(added.len(), 1, "add_batches returns what it added");
+    Ok(added.remove(0))
+}
+
+/// The stored `name` of each record, by odooId.
+async fn names(
+    store: &SharedStore,
+    id: &TenantId,
+    module: Module,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let records = store.records(id, module, 0, 10_000).await?;
+    Ok(records
+        .iter()
+        .map(|r| {
+            let name = r.document["name"].as_str().unwrap_or("<none>").to_string();
+            (r.odoo_id, name)
+        })
+        .collect())
+}
+
+fn assert_lease_lost<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::LeaseLost { .. }) => {}
+        other => panic!("{what}: expected LeaseLost, got {other:?}"),
+    }
+}
+
+async fn batch_by_id(
+    store: &SharedStore,
+    id: &TenantId,
+    batch: &BatchId,
+) -> Result<Batch, StoreError> {
+    let batches = store.batches(id).await?;
+    Ok(batches
+        .into_iter()
+        .find(|b| &b.id == batch)
+        .expect("the batch is still stored"))
+}
+
+/// A second worker takes the tenant after `first`'s short lease expired.
+async fn take_over(store: &SharedStore, id: &TenantId) -> Result<Lease, StoreError> {
+    tokio::time::sleep(PAST_SHORT).await;
+    Ok(store
+        .acquire_lease(id, "worker-b", LONG)
+        .await?
+        .expect("an expired lease can be taken"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// tenants and leases
+
+pub async fn tenant_is_created_once_not_started(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    let first = store.ensure_tenant(&id).await?;
+    assert_eq!(first.user_id, id);
+    assert_eq!(first.sync_status, SyncStatus::NotStarted);
+    assert!(first.modules.is_empty());
+    assert!(first.lease.is_none());
+    assert!(first.blocked.is_none());
+    assert!(first.odoo_version.is_none());
+
+    let second = store.ensure_tenant(&id).await?;
+    assert_eq!(
+        second.created_at, first.created_at,
+        "ensure_tenant creates once"
+    );
+    let fetched = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(fetched.user_id, id);
+    assert_eq!(fetched.sync_status, SyncStatus::NotStarted);
+    assert_eq!(fetched.fence, first.fence);
+    Ok(())
+}
+
+pub async fn unknown_tenant_has_no_state_and_no_lease(store: SharedStore) -> CaseResult {
+    let id = tenant_id("nobody");
+    assert!(store.tenant(&id).await?.is_none());
+    match store.acquire_lease(&id, "worker-a", LONG).await {
+        Err(StoreError::UnknownTenant(_)) => {}
+        other => panic!("expected UnknownTenant, got {other:?}"),
+    }
+    assert!(
+        store.tenant(&id).await?.is_none(),
+        "acquire must not create"
+    );
+    Ok(())
+}
+
+pub async fn lease_excludes_other_holders(store: SharedStore) -> CaseResult {
+    let (id, a) = leased(&store, "tenant-1").await?;
+    assert!(store.acquire_lease(&id, "worker-b", LONG).await?.is_none());
+    assert!(
+        store.acquire_lease(&id, "worker-a", LONG).await?.is_none(),
+        "a live lease is not taken twice, not even by its holder"
+    );
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    let info = state.lease.expect("lease is stored");
+    assert_eq!(info.holder, "worker-a");
+    assert_eq!(info.token, a.token);
+    assert_eq!(state.fence, a.token, "the token is the fencing counter");
+    assert_eq!(a.user_id, id);
+    assert!(
+        a.expires_at > Utc::now(),
+        "a fresh lease expires in the future"
+    );
+    Ok(())
+}
+
+pub async fn lease_expires_and_takeover_increments_token(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    assert!(store.acquire_lease(&id, "worker-b", LONG).await?.is_none());
+    let b = take_over(&store, &id).await?;
+    assert_eq!(
+        b.token,
+        a.token + 1,
+        "every acquisition increments the fence"
+    );
+    assert_eq!(b.holder, "worker-b");
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.fence, b.token);
+    assert_eq!(state.lease.map(|l| l.holder), Some("worker-b".to_string()));
+    Ok(())
+}
+
+pub async fn renew_extends_and_fails_once_lost(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    let renewed = store.renew_lease(&a, LONG).await?;
+    assert_eq!(renewed.token, a.token);
+    assert!(renewed.expires_at > a.expires_at);
+    tokio::time::sleep(PAST_SHORT).await;
+    assert!(
+        store.acquire_lease(&id, "worker-b", LONG).await?.is_none(),
+        "a renewed lease is live past its first expiry"
+    );
+
+    // Let the renewed lease lapse by renewing it short, then lose it.
+    let short = store.renew_lease(&renewed, SHORT).await?;
+    let b = take_over(&store, &id).await?;
+    assert_lease_lost(
+        store.renew_lease(&short, LONG).await,
+        "renew after takeover",
+    );
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.lease.map(|l| l.token), Some(b.token));
+    Ok(())
+}
+
+pub async fn release_frees_and_ignores_a_lost_lease(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    let b = take_over(&store, &id).await?;
+    store.release_lease(&a).await?;
+    assert!(
+        store.acquire_lease(&id, "worker-c", LONG).await?.is_none(),
+        "releasing a lost lease must not free the new holder's lease"
+    );
+    store.release_lease(&b).await?;
+    let c = store
+        .acquire_lease(&id, "worker-c", LONG)
+        .await?
+        .expect("a released lease is free at once");
+    assert_eq!(c.token, b.token + 1);
+    Ok(())
+}
+
+/// Fencing is by token, not by clock: until someone else takes the tenant, an expired lease's
+/// writes still go through (no other writer can exist).
+pub async fn expired_untaken_lease_still_fences(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    tokio::time::sleep(PAST_SHORT).await;
+    store
+        .set_sync_status(&a, SyncStatus::InProgress, ts(10))
+        .await?;
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.sync_status, SyncStatus::InProgress);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// prepare and tenant updates
+
+pub async fn record_prepare_is_fenced(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    let _b = take_over(&store, &id).await?;
+    let plan = [new_batch(Module::Sales, BatchKind::Initial, 0, 1)];
+    assert_lease_lost(
+        store
+            .record_prepare(&a, &prepared(&[Module::Sales]), &plan, ts(10))
+            .await,
+        "record_prepare with a lost lease",
+    );
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.sync_status, SyncStatus::NotStarted);
+    assert!(state.modules.is_empty());
+    assert!(state.odoo_version.is_none());
+    assert!(store.batches(&id).await?.is_empty());
+    Ok(())
+}
+
+pub async fn record_prepare_with_empty_plan_is_done(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let batches = store
+        .record_prepare(&lease, &prepared(&[Module::Sales]), &[], ts(10))
+        .await?;
+    assert!(batches.is_empty());
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.sync_status, SyncStatus::Done);
+    assert_eq!(state.modules.len(), 1);
+    assert!(store.next_runnable_batch(&id, ts(20)).await?.is_none());
+    Ok(())
+}
+
+pub async fn record_prepare_replaces_batches_and_keeps_watermarks(
+    store: SharedStore,
+) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let first = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    assert_eq!(first.len(), 2);
+    for (b, module) in first.iter().zip([Module::Sales, Module::Contacts]) {
+        assert_eq!(b.module, module);
+        assert_eq!(b.user_id, id);
+        assert_eq!(b.kind, BatchKind::Initial);
+        assert_eq!(b.status, BatchStatus::Pending);
+        assert_eq!(b.attempts, 0);
+        assert_eq!(b.expected_count, Some(3));
+    }
+    assert!(first[0].seq < first[1].seq, "seq follows plan order");
+    run_batch(
+        &store,
+        &lease,
+        &first[0],
+        &[record(1, 50, "SO1")],
+        Some(ts(50)),
+        ts(60),
+    )
+    .await?;
+    let blocked = TenantError {
+        code: "access_denied".into(),
+        message: "no access".into(),
+        at: ts(70),
+    };
+    store.set_blocked(&lease, Some(&blocked), ts(70)).await?;
+
+    let mut again = prepared(&[Module::Sales, Module::Employees]);
+    again.odoo_version = "18.0".into();
+    again.employee_access = EmployeeAccess::PublicOnly;
+    again.modules[1].1 = "hr.employee.public".into();
+    let plan = [
+        new_batch(Module::Sales, BatchKind::Initial, 0, 1),
+        new_batch(Module::Employees, BatchKind::Initial, 0, 1),
+        new_batch(Module::Employees, BatchKind::Initial, 1, 2),
+    ];
+    let second = store.record_prepare(&lease, &again, &plan, ts(80)).await?;
+    assert_eq!(second.len(), 3);
+
+    let stored: Vec<BatchId> = store
+        .batches(&id)
+        .await?
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    let returned: Vec<BatchId> = second.iter().map(|b| b.id.clone()).collect();
+    assert_eq!(stored, returned, "the old plan is replaced, oldest first");
+
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.sync_status, SyncStatus::InProgress);
+    assert!(state.blocked.is_none(), "prepare clears the blocking error");
+    assert_eq!(state.odoo_version.as_deref(), Some("18.0"));
+    assert_eq!(state.protocol.as_deref(), Some("json2"));
+    assert_eq!(state.employee_access, Some(EmployeeAccess::PublicOnly));
+    let modules: Vec<Module> = state.modules.iter().map(|m| m.module).collect();
+    assert_eq!(modules, vec![Module::Sales, Module::Employees]);
+    let sales = state.module(Module::Sales).expect("sales kept");
+    assert_eq!(
+        sales.watermark,
+        Some(ts(50)),
+        "a kept module keeps its watermark"
+    );
+    let employees = state.module(Module::Employees).expect("employees added");
+    assert_eq!(employees.model, "hr.employee.public");
+    assert_eq!(employees.watermark, None);
+    assert!(state.module(Module::Contacts).is_none());
+    // Records stay: prepare replaces the plan, not the mirror.
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 1);
+    Ok(())
+}
+
+pub async fn sync_status_and_blocked_are_fenced(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    store.set_sync_status(&a, SyncStatus::Done, ts(10)).await?;
+    let error = TenantError {
+        code: "invalid_credentials".into(),
+        message: "Odoo refused the API key".into(),
+        at: ts(20),
+    };
+    store.set_blocked(&a, Some(&error), ts(20)).await?;
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.sync_status, SyncStatus::Done);
+    assert_eq!(state.blocked.as_ref(), Some(&error));
+    store.set_blocked(&a, None, ts(30)).await?;
+    assert!(store.tenant(&id).await?.expect("exists").blocked.is_none());
+
+    let _b = take_over(&store, &id).await?;
+    assert_lease_lost(
+        store
+            .set_sync_status(&a, SyncStatus::InProgress, ts(40))
+            .await,
+        "set_sync_status",
+    );
+    assert_lease_lost(
+        store.set_blocked(&a, Some(&error), ts(40)).await,
+        "set_blocked",
+    );
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.sync_status, SyncStatus::Done);
+    assert!(state.blocked.is_none());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// batches
+
+pub async fn batches_run_initial_first_in_creation_order(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let initial = prepare(&store, &lease, &[Module::Sales]).await?;
+    let incremental = add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(20),
+    )
+    .await?;
+    let late_initial =
+        add_one(&store, &lease, Module::Contacts, BatchKind::Initial, ts(30)).await?;
+    assert!(incremental.seq < late_initial.seq);
+
+    let order: Vec<BatchId> = store
+        .batches(&id)
+        .await?
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            initial[0].id.clone(),
+            incremental.id.clone(),
+            late_initial.id.clone()
+        ],
+        "batches() lists oldest first"
+    );
+
+    let next = store.next_runnable_batch(&id, ts(40)).await?.expect("work");
+    assert_eq!(next.id, initial[0].id);
+    run_batch(&store, &lease, &next, &[], None, ts(40)).await?;
+    let next = store.next_runnable_batch(&id, ts(50)).await?.expect("work");
+    assert_eq!(
+        next.id, late_initial.id,
+        "initial batches run before older incremental ones"
+    );
+    run_batch(&store, &lease, &next, &[], None, ts(50)).await?;
+    let next = store.next_runnable_batch(&id, ts(60)).await?.expect("work");
+    assert_eq!(next.id, incremental.id);
+    run_batch(&store, &lease, &next, &[], None, ts(60)).await?;
+    assert!(store.next_runnable_batch(&id, ts(70)).await?.is_none());
+    Ok(())
+}
+
+pub async fn failed_batch_waits_for_retry_time(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    store.start_batch(&lease, &plan[0].id, ts(20)).await?;
+    store
+        .fail_batch(
+            &lease,
+            &plan[0].id,
+            "count mismatch",
+            Some(ts(1000)),
+            ts(30),
+        )
+        .await?;
+    let next = store
+        .next_runnable_batch(&id, ts(500))
+        .await?
+        .expect("work");
+    assert_eq!(
+        next.id, plan[1].id,
+        "a failed batch waits for its retry time"
+    );
+    let next = store
+        .next_runnable_batch(&id, ts(1000))
+        .await?
+        .expect("work");
+    assert_eq!(next.id, plan[0].id, "due at exactly next_attempt_at");
+    assert_eq!(next.status, BatchStatus::Failed);
+    Ok(())
+}
+
+pub async fn in_progress_batch_is_resumable(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    store.start_batch(&lease, &plan[0].id, ts(20)).await?;
+    let next = store.next_runnable_batch(&id, ts(30)).await?.expect("work");
+    assert_eq!(next.id, plan[0].id);
+    assert_eq!(next.status, BatchStatus::InProgress);
+    Ok(())
+}
+
+pub async fn start_batch_counts_attempts(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let started = store.start_batch(&lease, &plan[0].id, ts(20)).await?;
+    assert_eq!(started.status, BatchStatus::InProgress);
+    assert_eq!(started.attempts, 1);
+    assert_eq!(started.started_at, Some(ts(20)));
+    assert_eq!(started.lease_token, Some(lease.token));
+    let again = store.start_batch(&lease, &plan[0].id, ts(30)).await?;
+    assert_eq!(again.attempts, 2);
+    assert_eq!(batch_by_id(&store, &id, &plan[0].id).await?.attempts, 2);
+    match store
+        .start_batch(&lease, &BatchId::new_random(), ts(40))
+        .await
+    {
+        Err(StoreError::UnknownBatch(_)) => {}
+        other => panic!("expected UnknownBatch, got {other:?}"),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// complete_batch
+
+pub async fn complete_batch_is_idempotent(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let records = [record(3, 10, "c"), record(1, 10, "a"), record(2, 10, "b")];
+    let summary = run_batch(&store, &lease, &plan[0], &records, Some(ts(10)), ts(20)).await?;
+    assert_eq!(summary.written, 3);
+    assert_eq!(summary.skipped_older, 0);
+    let done = batch_by_id(&store, &id, &plan[0].id).await?;
+    assert_eq!(done.status, BatchStatus::Done);
+    assert_eq!(done.fetched_count, Some(3));
+    assert_eq!(done.finished_at, Some(ts(20)));
+
+    // The same batch again (a duplicate job, a retried commit): no duplicates.
+    let again = store
+        .complete_batch(&lease, &done, &records, Some(ts(10)), ts(30))
+        .await?;
+    assert_eq!(again.skipped_older, 0, "an equal writeDate is not older");
+    assert_eq!(again.written, 3);
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 3);
+    assert_eq!(
+        names(&store, &id, Module::Sales).await?,
+        vec![(1, "a".into()), (2, "b".into()), (3, "c".into())]
+    );
+    Ok(())
+}
+
+pub async fn complete_batch_never_goes_back_to_older_write_date(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    run_batch(
+        &store,
+        &lease,
+        &plan[0],
+        &[record(1, 100, "new"), record(2, 100, "same-old")],
+        None,
+        ts(200),
+    )
+    .await?;
+    let late = add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(300),
+    )
+    .await?;
+    let summary = run_batch(
+        &store,
+        &lease,
+        &late,
+        &[
+            record(1, 50, "older"),
+            record(2, 100, "same-newer-content"),
+            record(3, 50, "fresh"),
+        ],
+        None,
+        ts(300),
+    )
+    .await?;
+    assert_eq!(summary.skipped_older, 1);
+    assert_eq!(summary.written, 2);
+    assert_eq!(
+        names(&store, &id, Module::Sales).await?,
+        vec![
+            (1, "new".into()),
+            (2, "same-newer-content".into()),
+            (3, "fresh".into())
+        ]
+    );
+    let records = store.records(&id, Module::Sales, 0, 1).await?;
+    assert_eq!(records[0].write_date, ts(100));
+    assert_eq!(
+        records[0].synced_at,
+        ts(200),
+        "a skipped record is untouched"
+    );
+    Ok(())
+}
+
+pub async fn complete_batch_clears_deleted_at(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    run_batch(
+        &store,
+        &lease,
+        &plan[0],
+        &[record(1, 10, "a"), record(2, 10, "b")],
+        None,
+        ts(20),
+    )
+    .await?;
+    let reconcile = add_one(&store, &lease, Module::Sales, BatchKind::Reconcile, ts(30)).await?;
+    let started = store.start_batch(&lease, &reconcile.id, ts(30)).await?;
+    store
+        .complete_reconcile(&lease, &started, &[1], ts(30))
+        .await?;
+    assert_eq!(store.record_count(&id, Module::Sales, false).await?, 1);
+
+    let incremental = add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(40),
+    )
+    .await?;
+    run_batch(
+        &store,
+        &lease,
+        &incremental,
+        &[record(2, 35, "b again")],
+        None,
+        ts(40),
+    )
+    .await?;
+    let records = store.records(&id, Module::Sales, 1, 10).await?;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].odoo_id, 2);
+    assert_eq!(records[0].deleted_at, None, "a record seen again is alive");
+    assert_eq!(records[0].document["deletedAt"], Value::Null);
+    assert_eq!(store.record_count(&id, Module::Sales, false).await?, 2);
+    Ok(())
+}
+
+pub async fn watermark_only_rises(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let watermark = |store: SharedStore, id: TenantId, module: Module| async move {
+        let state = store.tenant(&id).await?.expect("tenant exists");
+        Ok::<_, StoreError>(state.module(module).and_then(|m| m.watermark))
+    };
+    run_batch(&store, &lease, &plan[0], &[], Some(ts(100)), ts(10)).await?;
+    assert_eq!(
+        watermark(store.clone(), id.clone(), Module::Sales).await?,
+        Some(ts(100))
+    );
+    assert_eq!(
+        watermark(store.clone(), id.clone(), Module::Contacts).await?,
+        None,
+        "only the batch's module moves"
+    );
+    for (secs, expected) in [(Some(50), 100), (None, 100), (Some(200), 200)] {
+        let batch = add_one(
+            &store,
+            &lease,
+            Module::Sales,
+            BatchKind::Incremental,
+            ts(20),
+        )
+        .await?;
+        run_batch(&store, &lease, &batch, &[], secs.map(ts), ts(30)).await?;
+        assert_eq!(
+            watermark(store.clone(), id.clone(), Module::Sales).await?,
+            Some(ts(expected)),
+            "after a batch with watermark {secs:?}"
+        );
+    }
+    Ok(())
+}
+
+pub async fn stale_lease_writes_nothing(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    let plan = prepare(&store, &a, &[Module::Sales]).await?;
+    let started = store.start_batch(&a, &plan[0].id, ts(20)).await?;
+    let _b = take_over(&store, &id).await?;
+
+    let records = [record(1, 10, "a"), record(2, 10, "b")];
+    assert_lease_lost(
+        store
+            .complete_batch(&a, &started, &records, Some(ts(10)), ts(30))
+            .await,
+        "complete_batch",
+    );
+    assert_lease_lost(
+        store.start_batch(&a, &plan[0].id, ts(30)).await,
+        "start_batch",
+    );
+    assert_lease_lost(
+        store
+            .fail_batch(&a, &plan[0].id, "boom", None, ts(30))
+            .await,
+        "fail_batch",
+    );
+    assert_lease_lost(
+        store
+            .add_batches(
+                &a,
+                &[new_batch(Module::Sales, BatchKind::Incremental, 5, 6)],
+                ts(30),
+            )
+            .await,
+        "add_batches",
+    );
+    assert_lease_lost(
+        store.complete_reconcile(&a, &started, &[], ts(30)).await,
+        "complete_reconcile",
+    );
+
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    let batches = store.batches(&id).await?;
+    assert_eq!(batches.len(), 1, "no batch added");
+    assert_eq!(batches[0].status, BatchStatus::InProgress);
+    assert_eq!(batches[0].attempts, 1);
+    assert_eq!(batches[0].fetched_count, None);
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    let sales = state.module(Module::Sales).expect("sales prepared");
+    assert_eq!(sales.watermark, None);
+    assert_eq!(sales.last_incremental_at, None);
+    Ok(())
+}
+
+pub async fn racing_workers_only_current_lease_wins(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store.ensure_tenant(&id).await?;
+    let a = store
+        .acquire_lease(&id, "worker-a", SHORT)
+        .await?
+        .expect("free lease");
+    let plan = prepare(&store, &a, &[Module::Sales]).await?;
+    let a_batch = store.start_batch(&a, &plan[0].id, ts(20)).await?;
+
+    // A stalls past its lease; B takes over and resumes the batch A left in progress.
+    let b = take_over(&store, &id).await?;
+    let b_batch = store
+        .next_runnable_batch(&id, ts(30))
+        .await?
+        .expect("A's batch is resumable");
+    assert_eq!(b_batch.id, a_batch.id);
+    let b_batch = store.start_batch(&b, &b_batch.id, ts(30)).await?;
+    assert_eq!(b_batch.attempts, 2);
+    assert_eq!(b_batch.lease_token, Some(b.token));
+
+    let a_records: Vec<MirrorRecord> = (1..=50).map(|i| record(i, 100, "from A")).collect();
+    let b_records: Vec<MirrorRecord> = (1..=40).map(|i| record(i, 90, "from B")).collect();
+    let (a_result, b_result) = tokio::join!(
+        store.complete_batch(&a, &a_batch, &a_records, Some(ts(100)), ts(40)),
+        store.complete_batch(&b, &b_batch, &b_records, Some(ts(90)), ts(40)),
+    );
+    assert_lease_lost(a_result, "A after losing its lease");
+    assert_eq!(b_result?.written, 40);
+
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 40);
+    let names = names(&store, &id, Module::Sales).await?;
+    assert!(
+        names.iter().all(|(_, n)| n == "from B"),
+        "none of A's writes"
+    );
+    let done = batch_by_id(&store, &id, &plan[0].id).await?;
+    assert_eq!(done.status, BatchStatus::Done);
+    assert_eq!(done.fetched_count, Some(40));
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(
+        state.module(Module::Sales).and_then(|m| m.watermark),
+        Some(ts(90))
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// reconcile and failures
+
+/// Stores sales records `ids` for `tenant` in one initial batch and returns the lease.
+async fn seeded(
+    store: &SharedStore,
+    tenant: &str,
+    module: Module,
+    ids: std::ops::RangeInclusive<i64>,
+) -> Result<(TenantId, Lease), StoreError> {
+    let (id, lease) = leased(store, tenant).await?;
+    let plan = prepare(store, &lease, &[module]).await?;
+    let records: Vec<MirrorRecord> = ids.map(|i| record(i, 10, "r")).collect();
+    run_batch(store, &lease, &plan[0], &records, None, ts(20)).await?;
+    Ok((id, lease))
+}
+
+async fn reconcile(
+    store: &SharedStore,
+    lease: &Lease,
+    module: Module,
+    alive: &[i64],
+    now: DateTime<Utc>,
+) -> Result<shared::store::ReconcileSummary, StoreError> {
+    let batch = add_one(store, lease, module, BatchKind::Reconcile, now).await?;
+    let started = store.start_batch(lease, &batch.id, now).await?;
+    let summary = store
+        .complete_reconcile(lease, &started, alive, now)
+        .await?;
+    let done = batch_by_id(store, &lease.user_id, &batch.id).await?;
+    assert_eq!(
+        done.status,
+        BatchStatus::Done,
+        "reconcile marks its batch done"
+    );
+    Ok(summary)
+}
+
+async fn deleted_ids(
+    store: &SharedStore,
+    id: &TenantId,
+    module: Module,
+) -> Result<Vec<(i64, Option<DateTime<Utc>>)>, StoreError> {
+    Ok(store
+        .records(id, module, 0, 1000)
+        .await?
+        .into_iter()
+        .filter(|r| r.deleted_at.is_some())
+        .map(|r| (r.odoo_id, r.deleted_at))
+        .collect())
+}
+
+pub async fn reconcile_marks_missing_and_restores_returning(store: SharedStore) -> CaseResult {
+    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=5).await?;
+    let summary = reconcile(&store, &lease, Module::Sales, &[1, 2, 4, 99], ts(100)).await?;
+    assert_eq!(summary.marked_deleted, 2);
+    assert_eq!(summary.restored, 0);
+    assert_eq!(
+        deleted_ids(&store, &id, Module::Sales).await?,
+        vec![(3, Some(ts(100))), (5, Some(ts(100)))]
+    );
+    assert_eq!(store.record_count(&id, Module::Sales, false).await?, 3);
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 5);
+
+    let summary = reconcile(&store, &lease, Module::Sales, &[1, 2, 3, 4], ts(200)).await?;
+    assert_eq!(summary.marked_deleted, 0);
+    assert_eq!(summary.restored, 1);
+    assert_eq!(
+        deleted_ids(&store, &id, Module::Sales).await?,
+        vec![(5, Some(ts(100)))],
+        "a record already deleted keeps its first deletedAt"
+    );
+    Ok(())
+}
+
+pub async fn reconcile_is_idempotent_and_scoped(store: SharedStore) -> CaseResult {
+    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=5).await?;
+    let (other, _) = seeded(&store, "tenant-2", Module::Sales, 1..=5).await?;
+    let contacts_plan =
+        add_one(&store, &lease, Module::Contacts, BatchKind::Initial, ts(30)).await?;
+    let contacts: Vec<MirrorRecord> = (1..=5).map(|i| record(i, 10, "c")).collect();
+    run_batch(&store, &lease, &contacts_plan, &contacts, None, ts(30)).await?;
+
+    let first = reconcile(&store, &lease, Module::Sales, &[1, 2], ts(100)).await?;
+    assert_eq!(first.marked_deleted, 3);
+    let second = reconcile(&store, &lease, Module::Sales, &[1, 2], ts(200)).await?;
+    assert_eq!(second.marked_deleted, 0, "already deleted");
+    assert_eq!(second.restored, 0);
+    assert_eq!(
+        deleted_ids(&store, &id, Module::Sales).await?,
+        vec![(3, Some(ts(100))), (4, Some(ts(100))), (5, Some(ts(100)))]
+    );
+    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 5);
+    assert_eq!(store.record_count(&other, Module::Sales, false).await?, 5);
+
+    let empty = reconcile(&store, &lease, Module::Contacts, &[], ts(300)).await?;
+    assert_eq!(empty.marked_deleted, 5, "an empty Odoo deletes everything");
+    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 0);
+    Ok(())
+}
+
+pub async fn fail_batch_retry_and_permanent(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    store.start_batch(&lease, &plan[0].id, ts(20)).await?;
+    store
+        .fail_batch(&lease, &plan[0].id, "count mismatch", Some(ts(500)), ts(30))
+        .await?;
+    let failed = batch_by_id(&store, &id, &plan[0].id).await?;
+    assert_eq!(failed.status, BatchStatus::Failed);
+    assert_eq!(failed.last_error.as_deref(), Some("count mismatch"));
+    assert_eq!(failed.next_attempt_at, ts(500));
+    assert_eq!(failed.attempts, 1);
+
+    store.start_batch(&lease, &plan[1].id, ts(40)).await?;
+    store
+        .fail_batch(&lease, &plan[1].id, "model gone", None, ts(50))
+        .await?;
+    let gone = batch_by_id(&store, &id, &plan[1].id).await?;
+    assert_eq!(gone.status, BatchStatus::PermanentlyFailed);
+    assert_eq!(gone.last_error.as_deref(), Some("model gone"));
+
+    let next = store
+        .next_runnable_batch(&id, ts(10_000))
+        .await?
+        .expect("work");
+    assert_eq!(next.id, plan[0].id, "permanently failed batches never run");
+    match store
+        .fail_batch(&lease, &BatchId::new_random(), "x", None, ts(60))
+        .await
+    {
+        Err(StoreError::UnknownBatch(_)) => {}
+        other => panic!("expected UnknownBatch, got {other:?}"),
+    }
+    Ok(())
+}
+
+pub async fn batch_counts_by_kind(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(
+        &store,
+        &lease,
+        &[Module::Sales, Module::Contacts, Module::Employees],
+    )
+    .await?;
+    run_batch(&store, &lease, &plan[0], &[], None, ts(20)).await?;
+    store.start_batch(&lease, &plan[1].id, ts(30)).await?;
+    store
+        .fail_batch(&lease, &plan[1].id, "gone", None, ts(30))
+        .await?;
+    add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(40),
+    )
+    .await?;
+    let reconcile = add_one(&store, &lease, Module::Sales, BatchKind::Reconcile, ts(40)).await?;
+    store.start_batch(&lease, &reconcile.id, ts(50)).await?;
+    store
+        .fail_batch(&lease, &reconcile.id, "timeout", Some(ts(90)), ts(50))
+        .await?;
+    let (other, other_lease) = leased(&store, "tenant-2").await?;
+    prepare(&store, &other_lease, &[Module::Sales]).await?;
+
+    let initial = store.batch_counts(&id, BatchKind::Initial).await?;
+    assert_eq!(
+        initial,
+        BatchCounts {
+            pending: 1,
+            in_progress: 0,
+            done: 1,
+            failed: 0,
+            permanently_failed: 1
+        }
+    );
+    assert_eq!(initial.total(), 3);
+    assert_eq!(initial.finished(), 2);
+    let incremental = store.batch_counts(&id, BatchKind::Incremental).await?;
+    assert_eq!(
+        incremental,
+        BatchCounts {
+            pending: 1,
+            ..BatchCounts::default()
+        }
+    );
+    let reconcile_counts = store.batch_counts(&id, BatchKind::Reconcile).await?;
+    assert_eq!(
+        reconcile_counts,
+        BatchCounts {
+            failed: 1,
+            ..BatchCounts::default()
+        }
+    );
+    assert_eq!(
+        store
+            .batch_counts(&other, BatchKind::Initial)
+            .await?
+            .pending,
+        1
+    );
+    assert_eq!(
+        store
+            .batch_counts(&tenant_id("nobody"), BatchKind::Initial)
+            .await?,
+        BatchCounts::default()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// records and tenants
+
+pub async fn records_page_by_odoo_id_per_tenant(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    // Stored out of order: paging must sort by odooId.
+    let records: Vec<MirrorRecord> = (1..=25)
+        .map(|i| record((i * 7) % 25 + 1, 10, "r"))
+        .collect();
+    run_batch(&store, &lease, &plan[0], &records, None, ts(20)).await?;
+    seeded(&store, "tenant-2", Module::Sales, 100..=110).await?;
+
+    let mut seen = Vec::new();
+    let mut after = 0;
+    let mut pages = 0;
+    loop {
+        let page = store.records(&id, Module::Sales, after, 10).await?;
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        pages += 1;
+        after = page.last().map(|r| r.odoo_id).unwrap_or(after);
+        seen.extend(page.into_iter().map(|r| r.odoo_id));
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, (1..=25).collect::<Vec<i64>>());
+    assert!(store
+        .records(&id, Module::Contacts, 0, 10)
+        .await?
+        .is_empty());
+    let tail = store.records(&id, Module::Sales, 20, 100).await?;
+    assert_eq!(
+        tail.iter().map(|r| r.odoo_id).collect::<Vec<_>>(),
+        vec![21, 22, 23, 24, 25]
+    );
+    Ok(())
+}
+
+pub async fn record_count_with_and_without_deleted(store: SharedStore) -> CaseResult {
+    let (id, lease) = seeded(&store, "tenant-1", Module::Contacts, 1..=10).await?;
+    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 10);
+    reconcile(
+        &store,
+        &lease,
+        Module::Contacts,
+        &[1, 2, 3, 4, 5, 6],
+        ts(100),
+    )
+    .await?;
+    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 6);
+    assert_eq!(store.record_count(&id, Module::Contacts, true).await?, 10);
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    assert_eq!(
+        store
+            .record_count(&tenant_id("tenant-2"), Module::Contacts, true)
+            .await?,
+        0
+    );
+    Ok(())
+}
+
+pub async fn delete_tenant_removes_everything(store: SharedStore) -> CaseResult {
+    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=5).await?;
+    let extra = add_one(&store, &lease, Module::Contacts, BatchKind::Initial, ts(30)).await?;
+    run_batch(&store, &lease, &extra, &[record(1, 10, "c")], None, ts(30)).await?;
+    let pending = add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(40),
+    )
+    .await?;
+    let (other, _) = seeded(&store, "tenant-2", Module::Sales, 1..=3).await?;
+
+    store.delete_tenant(&id).await?;
+    assert!(store.tenant(&id).await?.is_none());
+    assert!(store.batches(&id).await?.is_empty());
+    for module in Module::ALL {
+        assert_eq!(
+            store.record_count(&id, module, true).await?,
+            0,
+            "{module:?}"
+        );
+    }
+    assert!(store.next_runnable_batch(&id, ts(50)).await?.is_none());
+    assert_eq!(store.record_count(&other, Module::Sales, true).await?, 3);
+    assert_eq!(store.batches(&other).await?.len(), 1);
+
+    let late = [record(9, 10, "late")];
+    assert_lease_lost(
+        store
+            .complete_batch(&lease, &pending, &late, None, ts(60))
+            .await,
+        "complete_batch after delete",
+    );
+    assert_lease_lost(
+        store
+            .set_sync_status(&lease, SyncStatus::Done, ts(60))
+            .await,
+        "set_sync_status after delete",
+    );
+    assert_lease_lost(store.renew_lease(&lease, LONG).await, "renew after delete");
+    store.release_lease(&lease).await?;
+    assert!(
+        store.tenant(&id).await?.is_none(),
+        "late writes recreate nothing"
+    );
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    store.delete_tenant(&id).await?;
+    Ok(())
+}
+
+/// A tenant deleted and saved again starts over, yet a worker still holding a lease from
+/// before the deletion must not write into the new tenant, even under the same holder name.
+pub async fn recreated_tenant_refuses_old_lease(store: SharedStore) -> CaseResult {
+    let (id, old) = leased(&store, "tenant-1").await?;
+    store.delete_tenant(&id).await?;
+    let fresh = store.ensure_tenant(&id).await?;
+    assert_eq!(fresh.sync_status, SyncStatus::NotStarted);
+    assert!(fresh.modules.is_empty());
+    let new = store
+        .acquire_lease(&id, "worker-a", LONG)
+        .await?
+        .expect("the new tenant's lease is free");
+    assert_ne!(
+        new.token, old.token,
+        "tokens are never reused for a user id"
+    );
+    assert_lease_lost(
+        store
+            .record_prepare(&old, &prepared(&[Module::Sales]), &[], ts(10))
+            .await,
+        "old lease on the recreated tenant",
+    );
+    assert_eq!(
+        store.tenant(&id).await?.expect("exists").sync_status,
+        SyncStatus::NotStarted
+    );
+    Ok(())
+}
+
+pub async fn add_batches_stamps_module_times(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let added = store
+        .add_batches(
+            &lease,
+            &[
+                new_batch(Module::Sales, BatchKind::Incremental, 10, 11),
+                new_batch(Module::Contacts, BatchKind::Reconcile, 10, 11),
+            ],
+            ts(300),
+        )
+        .await?;
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0].kind, BatchKind::Incremental);
+    assert_eq!(added[1].kind, BatchKind::Reconcile);
+    for b in &added {
+        assert_eq!(b.status, BatchStatus::Pending);
+        assert_eq!(b.attempts, 0);
+        assert_eq!(b.user_id, id);
+        assert!(b.seq > plan[1].seq, "seq keeps growing");
+    }
+    assert!(added[0].seq < added[1].seq);
+    assert_eq!(added[0].window_start, ts(10 * 3600));
+    assert_eq!(added[0].window_end, ts(11 * 3600));
+
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    let sales = state.module(Module::Sales).expect("sales");
+    assert_eq!(sales.last_incremental_at, Some(ts(300)));
+    assert_eq!(sales.last_reconcile_at, None);
+    let contacts = state.module(Module::Contacts).expect("contacts");
+    assert_eq!(contacts.last_reconcile_at, Some(ts(300)));
+    assert_eq!(contacts.last_incremental_at, None);
+    assert_eq!(store.batches(&id).await?.len(), 4);
+    assert!(store.add_batches(&lease, &[], ts(400)).await?.is_empty());
+    Ok(())
+}
+
+pub async fn raw_values_round_trip(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Contacts]).await?;
+    let raw = json!({
+        "id": 7,
+        "name": "$where",
+        "ref": "$$ROOT",
+        "comment": "{\"$gt\": 1}",
+        "display_name": "Zoë 世界 🚀 — \"quoted\" \\ back",
+        "parent_id": [12, "Azure Interior"],
+        "category_id": [1, 2, 3],
+        "empty_m2o": false,
+        "lines": [[0, 0, {"name": "$set", "nested": {"deep": [1, {"x": null}]}}]],
+        "amount": 12.5,
+        "zero": 0.0,
+        "negative": -3,
+        "big": 9_007_199_254_740_993_i64,
+        "analytic": {"12": 100.0, "13": 0.5},
+        "flag": true,
+        "nothing": null,
+        "empty_list": [],
+        "empty_object": {}
+    });
+    let Value::Object(map) = raw.clone() else {
+        unreachable!("a JSON object literal")
+    };
+    let mut rec = record(7, 10, "$where");
+    rec.fields.push((
+        "state".into(),
+        shared::store::FieldValue::Text("$$ROOT".into()),
+    ));
+    rec.raw = map;
+    run_batch(&store, &lease, &plan[0], &[rec.clone()], None, ts(20)).await?;
+    // Twice: the second write goes through the replace path, not the insert path.
+    let again = add_one(
+        &store,
+        &lease,
+        Module::Contacts,
+        BatchKind::Incremental,
+        ts(30),
+    )
+    .await?;
+    run_batch(&store, &lease, &again, &[rec], None, ts(30)).await?;
+
+    let stored = store.records(&id, Module::Contacts, 0, 10).await?;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].document["raw"], raw);
+    assert_eq!(stored[0].document["name"], json!("$where"));
+    assert_eq!(stored[0].document["state"], json!("$$ROOT"));
+    Ok(())
+}
+
+pub async fn document_has_camel_case_fields_and_rfc3339_dates(store: SharedStore) -> CaseResult {
+    use shared::store::FieldValue as F;
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let mut rec = record(42, 3600, "SO042");
+    rec.active = false;
+    rec.create_date = Some(ts(60));
+    rec.fields = vec![
+        ("amountTotal".into(), F::Float(1234.5)),
+        ("partnerId".into(), F::Int(12)),
+        ("partnerName".into(), F::Text("Azure Interior".into())),
+        ("state".into(), F::Text("sale".into())),
+        ("dateOrder".into(), F::DateTime(ts(37_230))),
+        (
+            "validityDate".into(),
+            F::Date(NaiveDate::from_ymd_opt(2024, 3, 5).expect("valid date")),
+        ),
+        ("locked".into(), F::Bool(true)),
+        ("userId2".into(), F::Null),
+    ];
+    run_batch(&store, &lease, &plan[0], &[rec], None, ts(7200)).await?;
+
+    let stored = store.records(&id, Module::Sales, 0, 10).await?;
+    let record = &stored[0];
+    assert_eq!(record.odoo_id, 42);
+    assert_eq!(record.write_date, ts(3600));
+    assert!(!record.active);
+    assert_eq!(record.synced_at, ts(7200));
+    assert_eq!(record.deleted_at, None);
+    let doc = record.document.as_object().expect("document is an object");
+    assert!(!doc.contains_key("_id"), "no storage ids leak out");
+    assert_eq!(doc["userId"], json!("tenant-1"));
+    assert_eq!(doc["odooId"], json!(42));
+    assert_eq!(doc["amountTotal"], json!(1234.5));
+    assert_eq!(doc["partnerId"], json!(12));
+    assert_eq!(doc["partnerName"], json!("Azure Interior"));
+    assert_eq!(doc["state"], json!("sale"));
+    assert_eq!(doc["dateOrder"], json!("2024-03-01T10:20:30Z"));
+    let validity = doc["validityDate"].as_str().expect("a date is text");
+    assert!(
+        validity.starts_with("2024-03-05"),
+        "validityDate as a date: {validity}"
+    );
+    assert_eq!(doc["locked"], json!(true));
+    assert_eq!(doc["userId2"], Value::Null);
+    assert_eq!(doc["active"], json!(false));
+    assert_eq!(doc["writeDate"], json!("2024-03-01T01:00:00Z"));
+    assert_eq!(doc["createDate"], json!("2024-03-01T00:01:00Z"));
+    assert_eq!(doc["syncedAt"], json!("2024-03-01T02:00:00Z"));
+    assert_eq!(doc["deletedAt"], Value::Null);
+    assert_eq!(doc["raw"]["name"], json!("SO042"));
+    Ok(())
+}
+
+pub async fn large_batch_in_one_write(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Invoices]).await?;
+    let records: Vec<MirrorRecord> = (1..=2000)
+        .map(|i| {
+            let mut r = record(i, 10 + i % 60, "INV");
+            for k in 0..10 {
+                r.raw
+                    .insert(format!("field_{k}"), json!(format!("value {k} of {i}")));
+            }
+            r
+        })
+        .collect();
+    let summary = run_batch(&store, &lease, &plan[0], &records, Some(ts(69)), ts(100)).await?;
+    assert_eq!(summary.written, 2000);
+    assert_eq!(store.record_count(&id, Module::Invoices, true).await?, 2000);
+    let all = store.records(&id, Module::Invoices, 0, 5000).await?;
+    assert_eq!(all.len(), 2000);
+    assert_eq!(all.last().map(|r| r.odoo_id), Some(2000));
+    let done = batch_by_id(&store, &id, &plan[0].id).await?;
+    assert_eq!(done.fetched_count, Some(2000));
+    Ok(())
+}

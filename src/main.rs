@@ -17,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a demo: start the Odoo simulator with generated data and show the engine reading it.
+    /// Run a demo: sync a tenant of the built-in Odoo simulator into the embedded store.
     Demo(cmd::demo::DemoArgs),
     /// Run the Odoo simulator (XML-RPC, JSON-RPC, JSON-2) for tests, benchmarks and trials.
     Sim(sim::cli::SimArgs),
@@ -29,8 +29,8 @@ enum Command {
     Scheduler,
     /// Run api, scheduler and workers in one process on SQLite (not built yet).
     Standalone,
-    /// Sync one tenant in the foreground (not built yet).
-    Sync,
+    /// Sync one tenant in the foreground: initial sync, then incremental passes.
+    Sync(cmd::sync::SyncArgs),
     /// Operator actions on tenants and queues (not built yet).
     Admin,
 }
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             Command::Worker => cmd::not_built("worker", 4),
             Command::Scheduler => cmd::not_built("scheduler", 4),
             Command::Standalone => cmd::not_built("standalone", 4),
-            Command::Sync => cmd::not_built("sync", 3),
+            Command::Sync(args) => cmd::sync::run(args).await,
             Command::Admin => cmd::not_built("admin", 5),
         }
     });

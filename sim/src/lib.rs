@@ -54,11 +54,12 @@
 //!
 //! # Speed
 //!
-//! Generating 50,000 records (four models) takes about 50 ms. Serving `search_read` pages of
+//! Generating 50,000 records (four models) takes 50 to 100 ms. Serving `search_read` pages of
 //! 200 records (10 fields) over XML-RPC on loopback, keyset-paged by id, reaches about
-//! 245,000 records/s with one client and 480,000 records/s with four (release build, 2-core
-//! machine, client in the same process): `cargo run --release -p sim --example
-//! bench_search_read`. Engine benchmarks that stay well below that measure the engine.
+//! 250,000 to 280,000 records/s with one client, and up to 480,000 records/s with four clients
+//! when the machine is otherwise idle (release build, 2 cores, client in the same process):
+//! `cargo run --release -p sim --example bench_search_read`. An engine benchmark well below
+//! that measures the engine, not the simulator.
 //!
 //! # Not simulated
 //!

@@ -1,22 +1,23 @@
-//! `odoo-sync demo`: starts the Odoo simulator with a generated dataset and reads it the way
-//! the engine does (protocol detection, authentication, installed apps, version-aware
-//! models, id-keyset pages checked against Odoo's own counts), with a progress bar per module.
-//! Once the engine lands (issue 3) the same command will run a full sync into the embedded
-//! store.
+//! `odoo-sync demo`: the main job on the embedded default, against the simulator. Starts a
+//! simulated Odoo with a generated dataset, registers a demo tenant, syncs it into a fresh
+//! SQLite store with a progress bar per module, shows an incremental pass picking up live
+//! changes, and prints the tenant's figures and the calls it took.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use chrono::Utc;
+use anyhow::{bail, Context as _};
 use clap::Args;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
 use shared::config::Settings;
-use shared::modules::{EmployeeAccess, Module};
-use shared::odoo::{
-    ConnectionInfo, Context, Credential, Granularity, OdooClient, Op, SearchOptions,
-};
+use shared::odoo::{ConnectionInfo, Credential};
+use shared::store::sqlite::SqliteStore;
+use shared::store::{BatchKind, SharedStore, TenantId};
+use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 use sim::{DatabaseSpec, Simulator, UserSpec};
+
+use super::session::run_until_idle;
+use super::sync::print_summary;
 
 const DEMO_API_KEY: &str = "demo-api-key-0123456789";
 
@@ -37,15 +38,9 @@ pub struct DemoArgs {
     /// Pause between two calls to the simulated Odoo, in ms (a real Odoo wants about 1000).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
-}
-
-/// What reading one module found.
-struct ModuleReport {
-    module: Module,
-    model: &'static str,
-    records: usize,
-    busy_days: usize,
-    elapsed: Duration,
+    /// Keep the SQLite store in this directory instead of a temporary one.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -64,12 +59,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("starting the simulator")?;
     println!(
-        "Simulated Odoo {}.0 at {} (database demo, login admin, {} records over {} days)",
+        "Simulated Odoo {}.0 at {} (database demo, login admin, {} generated records over {} days)",
         args.odoo_version,
         server.url(),
         args.records,
         args.days
     );
+
+    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let store: SharedStore = Arc::new(SqliteStore::open_in_dir(&dir).await?);
+    println!("Embedded store: {}", dir.join("odoo-sync.sqlite3").display());
+    let mut options = EngineOptions::from_settings(&settings);
+    options.client.call_delay = Duration::from_millis(args.delay_ms);
+    let engine = SyncEngine::new(store.clone(), options)?;
 
     let credential = if args.odoo_version >= 14 {
         Credential::api_key(DEMO_API_KEY)?
@@ -77,149 +80,81 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Credential::password("admin")?
     };
     let info = ConnectionInfo::parse(&server.url(), "demo", "admin", credential)?;
-    let mut client_settings = settings.client_settings();
-    client_settings.call_delay = Duration::from_millis(args.delay_ms);
-    let client = OdooClient::connect(info, &client_settings, None).await?;
-    println!(
-        "Connected: Odoo {} over {}, uid {}",
-        client.version(),
-        client.protocol(),
-        client.uid()
-    );
+    let tenant = TenantId::parse("demo-tenant")?;
 
-    let apps = client
-        .installed_apps(&Module::ALL.map(Module::app_probe))
-        .await?;
-    let employee_access = if client.can_read("hr.employee").await.unwrap_or(false) {
-        EmployeeAccess::Full
-    } else {
-        EmployeeAccess::PublicOnly
-    };
-    let modules: Vec<Module> = Module::ALL
-        .into_iter()
-        .filter(|m| apps.contains(m.app()))
-        .collect();
-    println!(
-        "Installed apps: {}",
-        apps.iter().cloned().collect::<Vec<_>>().join(", ")
-    );
-
-    let since = (Utc::now() - chrono::Duration::days(i64::from(args.days) + 1))
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template(
-        "{prefix:>14} [{bar:40.cyan/blue}] {pos:>6}/{len:6} {per_sec:>12} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
     let started = Instant::now();
-    let mut reports = Vec::new();
-    for module in modules {
-        let mapping = module.mapping(client.version(), employee_access);
-        let context = if mapping.has_active {
-            Context::with_archived()
-        } else {
-            Context::default()
-        };
-        let domain = mapping
-            .domain
-            .clone()
-            .and("write_date", Op::Ge, since.as_str());
-        let module_started = Instant::now();
-        // One call tells how the records spread over days: what the planner sizes windows on.
-        let days = client
-            .count_by_period(
-                mapping.model,
-                &domain,
-                "write_date",
-                Granularity::Day,
-                context,
-            )
-            .await?;
-        let expected: u64 = days.iter().map(|d| d.count).sum();
-        let bar = bars.add(ProgressBar::new(expected));
-        bar.set_style(style.clone());
-        bar.set_prefix(module.display_name());
-        let mut ids = BTreeSet::new();
-        let mut last_id = 0i64;
-        loop {
-            let page = client
-                .search_read(
-                    mapping.model,
-                    &domain.clone().and("id", Op::Gt, last_id),
-                    &SearchOptions {
-                        fields: &mapping.fields,
-                        order: Some("id asc"),
-                        limit: Some(settings.limit_per_call),
-                        context,
-                    },
-                )
-                .await?;
-            for record in &page {
-                if let Some(id) = record.get("id").and_then(serde_json::Value::as_i64) {
-                    ids.insert(id);
-                    last_id = last_id.max(id);
-                }
-            }
-            bar.inc(page.len() as u64);
-            if page.len() < settings.limit_per_call as usize {
-                break;
-            }
-        }
-        let counted = client.search_count(mapping.model, &domain, context).await?;
-        if ids.len() as u64 != counted {
-            bar.abandon_with_message("MISMATCH");
-            anyhow::bail!(
-                "{}: read {} distinct records but Odoo counts {counted}",
-                module.display_name(),
-                ids.len()
-            );
-        }
-        bar.finish_with_message(format!("{} via {}", mapping.model, client.protocol()));
-        reports.push(ModuleReport {
-            module,
-            model: mapping.model,
-            records: ids.len(),
-            busy_days: days.len(),
-            elapsed: module_started.elapsed(),
-        });
+    match engine.prepare(&tenant, &info, None).await? {
+        Step::Prepared { batches } => println!("Planned the initial sync: {batches} batches"),
+        other => bail!("planning did not succeed: {other:?}"),
     }
+    let state = store.tenant(&tenant).await?.context("the tenant vanished")?;
+    println!(
+        "Odoo {} over {}; modules: {}",
+        state.odoo_version.as_deref().unwrap_or("?"),
+        state.protocol.as_deref().unwrap_or("?"),
+        state
+            .modules
+            .iter()
+            .map(|m| format!("{} ({})", m.module.display_name(), m.model))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let initial = run_until_idle(&engine, &tenant, &info, &[BatchKind::Initial], true).await?;
     let elapsed = started.elapsed();
-    drop(bars);
-
-    println!();
+    let calls = db.stats();
     println!(
-        "{:<14} {:<20} {:>8} {:>10} {:>9}",
-        "module", "model", "records", "busy days", "seconds"
-    );
-    let mut total = 0;
-    for r in &reports {
-        total += r.records;
-        println!(
-            "{:<14} {:<20} {:>8} {:>10} {:>9.2}",
-            r.module.display_name(),
-            r.model,
-            r.records,
-            r.busy_days,
-            r.elapsed.as_secs_f64()
-        );
-    }
-    let stats = db.stats();
-    println!(
-        "\nRead {total} records in {:.2} s ({:.0} records/s) with {} calls to Odoo; every module's \
-         distinct ids matched Odoo's search_count.",
+        "Initial sync done in {:.2} s: {} records written in {} batches ({:.0} records/s), {} calls to Odoo.",
         elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64().max(1e-9),
-        stats.total
+        initial.records_written,
+        initial.batches_done,
+        initial.records_written as f64 / elapsed.as_secs_f64().max(1e-9),
+        calls.total
     );
-    let by_method: Vec<String> = stats
+
+    // Live changes in Odoo, then the incremental pass that brings them over.
+    let partner = db.ids("res.partner")?.first().copied();
+    if let Some(id) = partner {
+        db.update("res.partner", id, json!({"city": "Lisbon"}))?;
+    }
+    for n in 0..3 {
+        db.create(
+            "sale.order",
+            json!({"name": format!("S-DEMO-{n}"), "state": "sale", "amount_total": 100.0 * f64::from(n + 1)}),
+        )?;
+    }
+    engine
+        .schedule_follow_up(
+            &tenant,
+            FollowUp {
+                force_incremental: true,
+                force_reconcile: true,
+            },
+        )
+        .await?;
+    let pass = run_until_idle(
+        &engine,
+        &tenant,
+        &info,
+        &[BatchKind::Incremental, BatchKind::Reconcile],
+        false,
+    )
+    .await?;
+    println!(
+        "Incremental pass after live changes in Odoo: {} records written in {} batches.",
+        pass.records_written, pass.batches_done
+    );
+
+    print_summary(&engine, &tenant, &initial).await?;
+    let by_method: Vec<String> = db
+        .stats()
         .methods
         .iter()
         .map(|(method, n)| format!("{method} {n}"))
         .collect();
-    println!("Calls by method: {}", by_method.join(", "));
-    println!("(The sync engine that stores these into the embedded store is issue 3.)");
+    println!("Calls to Odoo by method: {}", by_method.join(", "));
     server.shutdown().await.context("stopping the simulator")?;
+    if initial.batches_failed_for_good > 0 {
+        bail!("{} batches failed permanently", initial.batches_failed_for_good);
+    }
     Ok(())
 }

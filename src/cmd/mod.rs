@@ -1,6 +1,8 @@
 //! The subcommands' bodies, one module each, and what they share (logging set-up).
 
 pub mod demo;
+pub mod session;
+pub mod sync;
 
 use tracing_subscriber::EnvFilter;
 

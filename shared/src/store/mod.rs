@@ -1,6 +1,6 @@
 //! Durable state: tenants, leases, batches and mirrored records, behind one [`Store`] trait
 //! with two implementations of the same behaviour — MongoDB (scale-out) and SQLite (the
-//! embedded default). One conformance suite (`shared/tests/store_suite.rs`) runs against both.
+//! embedded default). One conformance suite (`shared/tests/store/suite.rs`) runs against both.
 //!
 //! Every write a worker makes for a tenant is *fenced*: it carries the [`Lease`] the worker
 //! took, and the store applies it only if the tenant's lease token is still that lease's token,
@@ -41,6 +41,34 @@ pub trait Store: Send + Sync + 'static {
     /// operator or API action that wins over any worker (whose later writes then fail with
     /// `LeaseLost`, since the tenant is gone).
     async fn delete_tenant(&self, user_id: &TenantId) -> Result<(), StoreError>;
+
+    // ---- the tenant's saved Odoo connection (issue 5 implements these) ----
+
+    /// Saves (or replaces) the tenant's Odoo connection, creating the tenant if needed, and
+    /// starts a fresh sync: the tenant's batches are dropped, `sync_status` becomes
+    /// `not_started`, any blocking error is cleared, and the fencing counter is bumped so
+    /// that a worker still holding the old lease writes nothing more. Mirrored records stay
+    /// until the new sync overwrites them. Not fenced (an API action).
+    async fn save_connection(
+        &self,
+        user_id: &TenantId,
+        connection: &StoredConnection,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // TEMPORARY until both stores implement it (issue 5 work in progress).
+        let _ = (user_id, connection, now);
+        Err(StoreError::Backend("save_connection is not implemented yet".into()))
+    }
+
+    /// The tenant's saved connection, if any (the secret stays encrypted).
+    async fn connection(
+        &self,
+        user_id: &TenantId,
+    ) -> Result<Option<StoredConnection>, StoreError> {
+        // TEMPORARY until both stores implement it (issue 5 work in progress).
+        let _ = user_id;
+        Err(StoreError::Backend("connection is not implemented yet".into()))
+    }
 
     // ---- leases ----
 
@@ -109,6 +137,26 @@ pub trait Store: Send + Sync + 'static {
         user_id: &TenantId,
         now: DateTime<Utc>,
     ) -> Result<Option<Batch>, StoreError>;
+
+    /// Up to `max` runnable batches in the order [`Store::next_runnable_batch`] would return
+    /// them one by one: what the engine groups into one fetch call when they are small.
+    /// The default reads every batch of the tenant; stores override it with a query.
+    async fn next_runnable_batches(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<Batch>, StoreError> {
+        let mut runnable: Vec<Batch> = self
+            .batches(user_id)
+            .await?
+            .into_iter()
+            .filter(|b| b.is_runnable(now))
+            .collect();
+        runnable.sort_by_key(|b| (b.kind.priority(), b.seq));
+        runnable.truncate(max);
+        Ok(runnable)
+    }
 
     /// Marks the batch `in_progress`, counts the attempt and stamps `started_at`. Fenced.
     async fn start_batch(

@@ -262,6 +262,29 @@ pub struct Batch {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl BatchKind {
+    /// Initial batches run first, then incremental, then reconcile.
+    pub fn priority(self) -> u8 {
+        match self {
+            BatchKind::Initial => 0,
+            BatchKind::Incremental => 1,
+            BatchKind::Reconcile => 2,
+        }
+    }
+}
+
+impl Batch {
+    /// Whether a worker holding the tenant may run it now: pending, failed and due, or left
+    /// `in_progress` by a worker that lost the tenant.
+    pub fn is_runnable(&self, now: DateTime<Utc>) -> bool {
+        match self.status {
+            BatchStatus::Pending | BatchStatus::InProgress => true,
+            BatchStatus::Failed => self.next_attempt_at <= now,
+            BatchStatus::Done | BatchStatus::PermanentlyFailed => false,
+        }
+    }
+}
+
 /// Counts of batches by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchCounts {
@@ -358,4 +381,27 @@ pub struct WriteSummary {
 pub struct ReconcileSummary {
     pub marked_deleted: u64,
     pub restored: u64,
+}
+
+/// A secret encrypted at rest (AES-256-GCM): which key encrypted it, so keys can rotate,
+/// the nonce and the ciphertext with its tag, both base64. Never holds clear text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptedSecret {
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// A tenant's saved Odoo connection as stored in its status document (`connection`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredConnection {
+    pub url: String,
+    pub db: String,
+    pub username: String,
+    /// `password` or `api_key`.
+    pub secret_kind: String,
+    pub secret: EncryptedSecret,
+    pub saved_at: DateTime<Utc>,
 }

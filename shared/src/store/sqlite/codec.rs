@@ -64,7 +64,7 @@ pub(super) fn to_i64(what: &str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is too large")))
 }
 
-fn to_u64(what: &str, value: i64) -> Result<u64, StoreError> {
+pub(super) fn to_u64(what: &str, value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what}: negative {value}")))
 }
 

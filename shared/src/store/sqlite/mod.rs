@@ -20,8 +20,8 @@ use sqlx::{AssertSqlSafe, Sqlite, SqlitePool, Transaction};
 
 use self::codec::{
     add_ttl, batch_from_row, blocked_json, col, db_err, modules_json, parse_modules, priority,
-    record_document, record_from_row, tenant_from_row, to_i64, ts, ts_opt, StoredModule,
-    BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
+    record_document, record_from_row, rfc3339, tenant_from_row, to_i64, to_u64, ts, ts_opt,
+    StoredModule, BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
 };
 use super::{
     Batch, BatchCounts, BatchId, BatchKind, BatchStatus, Lease, MirrorRecord, NewBatch, Prepared,
@@ -154,6 +154,15 @@ async fn tenant_in(
     .ok_or_else(|| lease_lost(user_id))
 }
 
+/// The tenant's stored module states, read inside a fenced transaction.
+async fn modules_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    user_id: &TenantId,
+) -> Result<Vec<StoredModule>, StoreError> {
+    let row = tenant_in(tx, user_id).await?;
+    parse_modules(&col::<String>(&row, "modules")?)
+}
+
 /// Reads the tenant's modules, lets `change` edit them and writes them back with `updated_at`.
 /// Only called inside a write transaction, so no other writer can slip in between.
 async fn update_modules(
@@ -162,8 +171,7 @@ async fn update_modules(
     now: DateTime<Utc>,
     change: impl FnOnce(&mut Vec<StoredModule>),
 ) -> Result<(), StoreError> {
-    let row = tenant_in(tx, user_id).await?;
-    let mut modules = parse_modules(&col::<String>(&row, "modules")?)?;
+    let mut modules = modules_in(tx, user_id).await?;
     change(&mut modules);
     sqlx::query("UPDATE odoosyncstatuses SET modules = ?, updated_at = ? WHERE user_id = ?")
         .bind(modules_json(&modules)?)
@@ -353,12 +361,12 @@ impl Store for SqliteStore {
     async fn ensure_tenant(&self, user_id: &TenantId) -> Result<TenantState, StoreError> {
         let now = ts(Utc::now());
         // The no-op update makes RETURNING give the row whether it was inserted or existed,
-        // in one statement.
+        // in one statement. A tenant deleted before continues from its last fence.
         let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO odoosyncstatuses (user_id, sync_status, fence, created_at, updated_at) \
              VALUES (?, ?, \
                      COALESCE((SELECT fence FROM odoosyncfences WHERE user_id = ?), 0), ?, ?) \
-             ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id \
+             ON CONFLICT (user_id) DO UPDATE SET updated_at = odoosyncstatuses.updated_at \
              RETURNING {TENANT_COLUMNS}"
         )))
         .bind(user_id.as_str())
@@ -500,10 +508,7 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         // The modules become the prepared ones, in their order; a module already synced keeps
         // its watermark and times (its mirrored records stay too), with the model read now.
-        let before = parse_modules(&col::<String>(
-            &tenant_in(&mut tx, user_id).await?,
-            "modules",
-        )?)?;
+        let before = modules_in(&mut tx, user_id).await?;
         let modules: Vec<StoredModule> = prepared
             .modules
             .iter()
@@ -714,7 +719,7 @@ impl Store for SqliteStore {
              AND odoo_id NOT IN (SELECT id FROM temp.reconcile_alive)"
         )))
         .bind(ts(now))
-        .bind(codec::rfc3339(now))
+        .bind(rfc3339(now))
         .bind(lease.user_id.as_str())
         .execute(&mut *tx)
         .await
@@ -793,7 +798,7 @@ impl Store for SqliteStore {
         for (status, n) in rows {
             let status = BatchStatus::from_str(&status)
                 .map_err(|e| StoreError::Corrupt(format!("batch status: {e}")))?;
-            let n = u64::try_from(n).unwrap_or_default();
+            let n = to_u64("batch count", n)?;
             match status {
                 BatchStatus::Pending => counts.pending = n,
                 BatchStatus::InProgress => counts.in_progress = n,

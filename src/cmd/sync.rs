@@ -1,0 +1,221 @@
+//! `odoo-sync sync`: one tenant in the foreground. The first run makes the initial sync; a
+//! later run on the same store does one incremental pass (and a deletion check with
+//! `--reconcile`); `--follow` keeps the tenant in sync until interrupted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use shared::config::Settings;
+use shared::figures::tenant_figures;
+use shared::modules::Module;
+use shared::odoo::{ConnectionInfo, Credential};
+use shared::store::mongo::MongoStore;
+use shared::store::sqlite::SqliteStore;
+use shared::store::{BatchKind, SharedStore, SyncStatus, TenantId};
+use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
+
+use super::session::{run_until_idle, SessionReport};
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("secret").required(true).args(["password", "api_key"])))]
+pub struct SyncArgs {
+    /// The Odoo server's URL, e.g. https://acme.odoo.com
+    #[arg(long)]
+    url: String,
+    /// The Odoo database.
+    #[arg(long)]
+    db: String,
+    /// The Odoo user's login.
+    #[arg(long)]
+    login: String,
+    /// The user's password (or set ODOO_PASSWORD, which keeps it out of shell history).
+    #[arg(long, env = "ODOO_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// An API key of the user (Odoo 14+; or set ODOO_API_KEY).
+    #[arg(long, env = "ODOO_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// The tenant (userId) the records are stored under.
+    #[arg(long, default_value = "cli")]
+    tenant: String,
+    /// Sync only these modules (comma-separated: sales, invoices, contacts, employees).
+    #[arg(long, value_delimiter = ',')]
+    modules: Option<Vec<Module>>,
+    /// Where to store: sqlite://PATH or mongodb://... (default: the SQLite file under DATA_DIR).
+    #[arg(long)]
+    store: Option<String>,
+    /// Also check for records deleted in Odoo (on a tenant whose initial sync is done).
+    #[arg(long)]
+    reconcile: bool,
+    /// Keep the tenant in sync until interrupted (Ctrl-C).
+    #[arg(long)]
+    follow: bool,
+    /// A TOML file with settings (same keys as the environment variables, in lower case).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Opens the store named by `--store`, or the embedded default.
+pub async fn open_store(spec: Option<&str>, settings: &Settings) -> anyhow::Result<SharedStore> {
+    let store: SharedStore = match spec {
+        Some(uri) if uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://") => {
+            Arc::new(MongoStore::connect(uri).await?)
+        }
+        Some(uri) if uri.starts_with("sqlite://") => {
+            let path = uri.trim_start_matches("sqlite://");
+            if path.is_empty() {
+                bail!("--store sqlite:// needs a file path, e.g. sqlite://./data/odoo-sync.sqlite3");
+            }
+            Arc::new(SqliteStore::open(std::path::Path::new(path)).await?)
+        }
+        Some(other) => bail!(
+            "--store {other:?} is not supported: use sqlite://PATH or mongodb://HOST/DB"
+        ),
+        None => Arc::new(SqliteStore::open_in_dir(&settings.data_dir).await?),
+    };
+    Ok(store)
+}
+
+pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref())?;
+    let credential = match (&args.password, &args.api_key) {
+        (_, Some(key)) => Credential::api_key(key)?,
+        (Some(password), None) => Credential::password(password)?,
+        (None, None) => bail!("give --password or --api-key"),
+    };
+    let info = ConnectionInfo::parse(&args.url, &args.db, &args.login, credential)?;
+    let tenant = TenantId::parse(&args.tenant)?;
+    let store = open_store(args.store.as_deref(), &settings).await?;
+    let engine = SyncEngine::new(store.clone(), EngineOptions::from_settings(&settings))?;
+
+    let state = store.ensure_tenant(&tenant).await?;
+    if state.blocked.is_some() {
+        // The user is trying again, maybe with corrected credentials.
+        engine.unblock(&tenant).await?;
+    }
+    let mut report = SessionReport::default();
+    if state.sync_status == SyncStatus::NotStarted {
+        match engine.prepare(&tenant, &info, args.modules.as_deref()).await? {
+            Step::Prepared { batches } => eprintln!("Planned the initial sync: {batches} batches"),
+            Step::Blocked(error) => bail!("Odoo refused to sync: {}", error.message),
+            Step::Busy => bail!("another process is syncing tenant {tenant} right now"),
+            other => bail!("unexpected outcome of planning: {other:?}"),
+        }
+        merge(&mut report, run_until_idle(&engine, &tenant, &info, &[BatchKind::Initial], true).await?);
+    } else if state.sync_status == SyncStatus::InProgress {
+        eprintln!("Resuming the initial sync of tenant {tenant}");
+        merge(&mut report, run_until_idle(&engine, &tenant, &info, &[BatchKind::Initial], true).await?);
+    } else {
+        let added = engine
+            .schedule_follow_up(
+                &tenant,
+                FollowUp {
+                    force_incremental: true,
+                    force_reconcile: args.reconcile,
+                },
+            )
+            .await?;
+        eprintln!("Incremental pass: {added} batches");
+        merge(&mut report, follow_up_pass(&engine, &tenant, &info).await?);
+    }
+
+    if args.follow && report.blocked.is_none() {
+        eprintln!("Following tenant {tenant}; Ctrl-C to stop");
+        let tick = Duration::from_secs(5);
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            let added = engine.schedule_follow_up(&tenant, FollowUp::default()).await?;
+            if added > 0 {
+                let pass = follow_up_pass(&engine, &tenant, &info).await?;
+                eprintln!("Incremental pass: {} records written", pass.records_written);
+                merge(&mut report, pass);
+                if report.blocked.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    print_summary(&engine, &tenant, &report).await?;
+    if let Some(error) = &report.blocked {
+        bail!("tenant {tenant} is blocked: {}", error.message);
+    }
+    let counts = store.batch_counts(&tenant, BatchKind::Initial).await?;
+    if counts.permanently_failed > 0 || report.batches_failed_for_good > 0 {
+        bail!(
+            "{} batches failed permanently (see their errors with the status of tenant {tenant})",
+            counts.permanently_failed.max(report.batches_failed_for_good)
+        );
+    }
+    Ok(())
+}
+
+async fn follow_up_pass(
+    engine: &SyncEngine,
+    tenant: &TenantId,
+    info: &ConnectionInfo,
+) -> anyhow::Result<SessionReport> {
+    run_until_idle(
+        engine,
+        tenant,
+        info,
+        &[BatchKind::Incremental, BatchKind::Reconcile],
+        false,
+    )
+    .await
+}
+
+fn merge(total: &mut SessionReport, part: SessionReport) {
+    total.batches_done += part.batches_done;
+    total.batches_failed_for_good += part.batches_failed_for_good;
+    total.records_written += part.records_written;
+    total.calls += part.calls;
+    if part.blocked.is_some() {
+        total.blocked = part.blocked;
+    }
+}
+
+/// The tenant's figures and what this run did.
+pub async fn print_summary(
+    engine: &SyncEngine,
+    tenant: &TenantId,
+    report: &SessionReport,
+) -> anyhow::Result<()> {
+    let store = engine.store();
+    let progress = engine.progress(tenant).await?;
+    let figures = tenant_figures(store, tenant)
+        .await
+        .context("reading the tenant's figures")?;
+    println!();
+    println!(
+        "{:<14} {:>8} {:>9} {:>8} {:>14}  by state / kind",
+        "module", "records", "archived", "deleted", "amount"
+    );
+    for (module, f) in &figures {
+        let groups: Vec<String> = f.by_group.iter().map(|(g, n)| format!("{g} {n}")).collect();
+        println!(
+            "{:<14} {:>8} {:>9} {:>8} {:>14.2}  {}",
+            module.display_name(),
+            f.records,
+            f.archived,
+            f.deleted,
+            f.amount,
+            groups.join(", ")
+        );
+    }
+    println!(
+        "\nThis run: {} batches done, {} failed for good, {} records written. Initial sync: {}/{} batches, {} failed ({}%).",
+        report.batches_done,
+        report.batches_failed_for_good,
+        report.records_written,
+        progress.completed_batches,
+        progress.total_batches,
+        progress.failed_batches,
+        progress.progress_percentage
+    );
+    Ok(())
+}

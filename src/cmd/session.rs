@@ -109,8 +109,13 @@ pub async fn run_until_idle(
     loop {
         let step = engine.process_next_batch(tenant, info).await?;
         match step {
-            Step::BatchDone { written, calls, .. } => {
-                report.batches_done += 1;
+            Step::BatchDone {
+                batches,
+                written,
+                calls,
+                ..
+            } => {
+                report.batches_done += batches as u64;
                 report.records_written += written;
                 report.calls += u64::from(calls);
             }

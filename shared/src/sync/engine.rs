@@ -13,12 +13,12 @@ use tokio::sync::Mutex;
 use super::lease::TenantLease;
 use super::progress::SyncProgress;
 use super::runner::{BatchRunner, FetchError};
-use super::window::{WindowLimits, WindowSizer};
+use super::window::{first_group_len, WindowLimits, WindowSizer};
 use crate::config::Settings;
 use crate::modules::{EmployeeAccess, ModelMapping, Module};
 use crate::odoo::{ClientSettings, ConnectionInfo, Context, ErrorClass, OdooClient, OdooError, Protocol};
 use crate::store::{
-    Batch, BatchKind, NewBatch, Prepared, SharedStore, StoreError, SyncStatus, TenantError,
+    Batch, BatchKind, BatchStatus, NewBatch, Prepared, SharedStore, StoreError, SyncStatus, TenantError,
     TenantId, TenantState,
 };
 
@@ -65,9 +65,11 @@ impl EngineOptions {
 pub enum Step {
     /// The initial plan was made: this many batches.
     Prepared { batches: usize },
-    /// A batch finished; `written` records were stored.
+    /// A batch finished (with `batches - 1` more fetched in the same call); `written`
+    /// records were stored.
     BatchDone {
         batch: Batch,
+        batches: usize,
         written: u64,
         calls: u32,
     },
@@ -105,6 +107,9 @@ pub enum SyncError {
     #[error(transparent)]
     Odoo(#[from] OdooError),
 }
+
+/// The most runnable batches looked at when grouping small ones into one call.
+const MAX_GROUP: usize = 64;
 
 type ClientCache = HashMap<TenantId, (u64, Arc<OdooClient>)>;
 
@@ -369,104 +374,163 @@ impl SyncEngine {
     ) -> Result<Step, SyncError> {
         let user_id = &state.user_id;
         let now = Utc::now();
-        let Some(batch) = self.store.next_runnable_batch(user_id, now).await? else {
+        let runnable = self
+            .store
+            .next_runnable_batches(user_id, now, MAX_GROUP)
+            .await?;
+        if runnable.is_empty() {
             return Ok(Step::Idle);
-        };
-        let batch = self.store.start_batch(lease.lease(), &batch.id, now).await?;
+        }
+        let group_len = self.group_len(&runnable);
+        let mut group = Vec::with_capacity(group_len);
+        for batch in &runnable[..group_len] {
+            group.push(self.store.start_batch(lease.lease(), &batch.id, now).await?);
+        }
         let remembered = state.protocol.as_deref().and_then(|p| p.parse().ok());
         let outcome = match self.client_for(user_id, info, remembered).await {
-            Ok(client) => self.run_batch(lease, state, &client, &batch).await,
+            Ok(client) => self.run_group(lease, state, &client, &group).await,
             Err(e) => Err(FetchError::Odoo(e)),
         };
         match outcome {
             Ok((written, calls)) => {
                 self.finish_initial_if_complete(lease, state).await?;
                 Ok(Step::BatchDone {
-                    batch,
+                    batches: group.len(),
+                    batch: group.swap_remove(0),
                     written,
                     calls,
                 })
             }
             Err(FetchError::LeaseLost) => Ok(Step::Busy),
             Err(FetchError::Odoo(e)) if e.class() == ErrorClass::TenantBlocked => {
-                // Not the batch's fault: put it back without a delay and block the tenant.
-                self.store
-                    .fail_batch(lease.lease(), &batch.id, &e.to_string(), Some(now), now)
-                    .await?;
+                // Not the batches' fault: put them back without a delay and block the tenant.
+                for batch in &group {
+                    self.store
+                        .fail_batch(lease.lease(), &batch.id, &e.to_string(), Some(now), now)
+                        .await?;
+                }
                 Err(SyncError::Odoo(e))
             }
-            Err(error) => self.fail_attempt(lease, state, batch, error).await,
+            Err(error) => self.fail_attempts(lease, state, group, error).await,
         }
     }
 
-    /// Fetches and writes one batch; returns (records written, calls made).
-    async fn run_batch(
+    /// How many of the runnable batches (in order) to fetch with one run of pages: fresh
+    /// initial batches of one module whose planned counts together fit one call, as the
+    /// planner grouped them. Anything else — retries, incremental and reconcile batches —
+    /// runs alone.
+    fn group_len(&self, runnable: &[Batch]) -> usize {
+        let Some(first) = runnable.first() else {
+            return 0;
+        };
+        let groupable = |b: &Batch| {
+            b.kind == BatchKind::Initial
+                && b.module == first.module
+                && b.status == BatchStatus::Pending
+                && b.attempts == 0
+                && b.expected_count.is_some()
+        };
+        if !groupable(first) {
+            return 1;
+        }
+        let counts: Vec<u64> = runnable
+            .iter()
+            .take_while(|b| groupable(b))
+            .filter_map(|b| b.expected_count)
+            .collect();
+        first_group_len(&counts, u64::from(self.options.limit_per_call))
+    }
+
+    /// Fetches and writes a group of batches (or runs one reconcile); returns (records
+    /// written, calls made).
+    async fn run_group(
         &self,
         lease: &TenantLease,
         state: &TenantState,
         client: &OdooClient,
-        batch: &Batch,
+        group: &[Batch],
     ) -> Result<(u64, u32), FetchError> {
+        let Some(first) = group.first() else {
+            return Ok((0, 0));
+        };
         let access = state.employee_access.unwrap_or(EmployeeAccess::Full);
-        let mapping = batch.module.mapping(client.version(), access);
+        let mapping = first.module.mapping(client.version(), access);
         let runner = BatchRunner {
             client,
             mapping: &mapping,
             limit: self.options.limit_per_call,
         };
-        if batch.kind == BatchKind::Reconcile {
+        if first.kind == BatchKind::Reconcile {
             let ids = runner.all_ids().await?;
             let summary = self
                 .store
-                .complete_reconcile(lease.lease(), batch, &ids, Utc::now())
+                .complete_reconcile(lease.lease(), first, &ids, Utc::now())
                 .await
                 .map_err(store_to_fetch)?;
-            tracing::info!(tenant = %state.user_id, module = %batch.module,
+            tracing::info!(tenant = %state.user_id, module = %first.module,
                 deleted = summary.marked_deleted, restored = summary.restored, "reconciled");
             return Ok((summary.marked_deleted + summary.restored, 1));
         }
-        let fetched = runner.fetch(batch, || !lease.is_lost()).await?;
-        let summary = self
-            .store
-            .complete_batch(
-                lease.lease(),
-                batch,
-                &fetched.records,
-                fetched.watermark,
-                Utc::now(),
-            )
-            .await
-            .map_err(store_to_fetch)?;
-        Ok((summary.written, fetched.calls))
+        let windows = runner.fetch(group, || !lease.is_lost()).await?;
+        let mut written = 0;
+        let mut calls = 0;
+        for (batch, window) in group.iter().zip(windows) {
+            let summary = self
+                .store
+                .complete_batch(
+                    lease.lease(),
+                    batch,
+                    &window.records,
+                    window.watermark,
+                    Utc::now(),
+                )
+                .await
+                .map_err(store_to_fetch)?;
+            written += summary.written;
+            calls += window.calls;
+        }
+        Ok((written, calls))
     }
 
-    async fn fail_attempt(
+    /// A failed attempt of every batch of the group: retried later with back-off, or
+    /// given up after `MAX_BATCH_ATTEMPTS`.
+    async fn fail_attempts(
         &self,
         lease: &TenantLease,
         state: &TenantState,
-        batch: Batch,
+        group: Vec<Batch>,
         error: FetchError,
     ) -> Result<Step, SyncError> {
         let now = Utc::now();
-        let permanent = batch.attempts >= self.options.max_batch_attempts;
         let retry_after = match &error {
             FetchError::Odoo(e) => e.retry_after(),
             _ => None,
         };
-        let retry_at = (!permanent).then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
         let message = error.to_string();
-        self.store
-            .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
-            .await?;
-        tracing::warn!(tenant = %state.user_id, module = %batch.module, attempts = batch.attempts,
-            permanent, "batch attempt failed: {message}");
-        if permanent {
+        let mut any_permanent = false;
+        let mut first_permanent = None;
+        for batch in &group {
+            let permanent = batch.attempts >= self.options.max_batch_attempts;
+            any_permanent |= permanent;
+            first_permanent.get_or_insert(permanent);
+            let retry_at = (!permanent)
+                .then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
+            self.store
+                .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
+                .await?;
+            tracing::warn!(tenant = %state.user_id, module = %batch.module, attempts = batch.attempts,
+                permanent, "batch attempt failed: {message}");
+        }
+        if any_permanent {
             self.finish_initial_if_complete(lease, state).await?;
         }
+        let Some(batch) = group.into_iter().next() else {
+            return Ok(Step::Idle);
+        };
         Ok(Step::BatchFailed {
             batch,
             error: message,
-            permanent,
+            permanent: first_permanent.unwrap_or(false),
         })
     }
 

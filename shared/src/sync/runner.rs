@@ -28,13 +28,24 @@ pub enum FetchError {
 }
 
 /// A validated window, ready to write.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FetchedWindow {
     pub records: Vec<MirrorRecord>,
     /// The newest `write_date` among them (Odoo's clock).
     pub watermark: Option<DateTime<Utc>>,
-    /// Calls this fetch made.
+    /// Calls the fetch made (all counted on a group's first window).
     pub calls: u32,
+}
+
+impl FetchedWindow {
+    fn empty() -> Self {
+        FetchedWindow::default()
+    }
+
+    fn push(&mut self, record: MirrorRecord) {
+        self.watermark = self.watermark.max(Some(record.write_date));
+        self.records.push(record);
+    }
 }
 
 /// Fetches batches of one module from one server.
@@ -53,23 +64,83 @@ impl BatchRunner<'_> {
         }
     }
 
-    /// Fetches and validates the batch's window. `still_held` is asked between pages, so a
-    /// worker that lost its lease stops early instead of finishing work that will be refused.
+    /// Fetches and validates the windows of `group`: consecutive batches of one module
+    /// read with one run of pages over their whole span (the planner sized the group to fit
+    /// one call). Returns one fetched window per batch. `still_held` is asked between
+    /// pages, so a worker that lost its lease stops early instead of finishing work that
+    /// would be refused.
+    ///
+    /// A single batch whose count differs from the plan gets a fresh `search_count`; a group
+    /// whose windows do not match their planned counts fails as a whole, and its batches are
+    /// then retried one by one.
     pub async fn fetch(
         &self,
-        batch: &Batch,
+        group: &[Batch],
         still_held: impl Fn() -> bool,
-    ) -> Result<FetchedWindow, FetchError> {
-        // A window planned as empty needs no call: nothing was there to fetch.
-        if batch.expected_count == Some(0) {
-            return Ok(FetchedWindow {
-                records: Vec::new(),
-                watermark: None,
-                calls: 0,
-            });
+    ) -> Result<Vec<FetchedWindow>, FetchError> {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            return Ok(Vec::new());
+        };
+        let expected: Option<u64> = group.iter().map(|b| b.expected_count).sum();
+        // Windows planned as empty need no call: nothing was there to fetch.
+        if expected == Some(0) {
+            return Ok(group.iter().map(|_| FetchedWindow::empty()).collect());
         }
-        let domain = window_domain(&self.mapping.domain, batch.window_start, batch.window_end);
+        let domain = window_domain(&self.mapping.domain, first.window_start, last.window_end);
         let context = self.context();
+        let (by_id, mut calls) = self.read_pages(&domain, context, expected, &still_held).await?;
+        let fetched = by_id.len() as u64;
+        if group.len() == 1 && expected != Some(fetched) {
+            let counted = self
+                .client
+                .search_count(self.mapping.model, &domain, context)
+                .await?;
+            calls += 1;
+            if counted != fetched {
+                return Err(FetchError::CountMismatch { fetched, counted });
+            }
+        }
+        let mut windows: Vec<FetchedWindow> = group.iter().map(|_| FetchedWindow::empty()).collect();
+        for (_, raw) in by_id {
+            let record = self.mapping.module.mirror(self.mapping.model, raw)?;
+            // The last window starting at or before the record's write_date; a record in a
+            // gap between windows (known empty when planned) goes with the window before.
+            let index = group
+                .iter()
+                .rposition(|b| b.window_start <= record.write_date)
+                .unwrap_or(0);
+            windows[index].push(record);
+        }
+        if group.len() > 1 {
+            for (batch, window) in group.iter().zip(&windows) {
+                let inside = window
+                    .records
+                    .iter()
+                    .filter(|r| r.write_date < batch.window_end)
+                    .count() as u64;
+                if batch.expected_count != Some(inside) {
+                    return Err(FetchError::CountMismatch {
+                        fetched: inside,
+                        counted: batch.expected_count.unwrap_or(0),
+                    });
+                }
+            }
+        }
+        if let Some(window) = windows.first_mut() {
+            window.calls = calls;
+        }
+        Ok(windows)
+    }
+
+    /// Reads the domain in pages by id until a short page, or until the expected number of
+    /// distinct records is reached (which saves the empty call confirming the end).
+    async fn read_pages(
+        &self,
+        domain: &crate::odoo::Domain,
+        context: Context,
+        expected: Option<u64>,
+        still_held: &impl Fn() -> bool,
+    ) -> Result<(BTreeMap<i64, Record>, u32), FetchError> {
         let mut by_id: BTreeMap<i64, Record> = BTreeMap::new();
         let mut last_id = 0i64;
         let mut calls = 0u32;
@@ -98,34 +169,10 @@ impl BatchRunner<'_> {
                     by_id.insert(id, record);
                 }
             }
-            // A short page ends the window; so does reaching the planned count, which saves
-            // the empty call that would otherwise confirm the end.
-            let reached_expected = batch.expected_count == Some(by_id.len() as u64);
-            if !full || reached_expected {
-                break;
+            if !full || expected == Some(by_id.len() as u64) {
+                return Ok((by_id, calls));
             }
         }
-        let fetched = by_id.len() as u64;
-        if batch.expected_count != Some(fetched) {
-            let counted = self
-                .client
-                .search_count(self.mapping.model, &domain, context)
-                .await?;
-            calls += 1;
-            if counted != fetched {
-                return Err(FetchError::CountMismatch { fetched, counted });
-            }
-        }
-        let mut records = Vec::with_capacity(by_id.len());
-        for (_, raw) in by_id {
-            records.push(self.mapping.module.mirror(self.mapping.model, raw)?);
-        }
-        let watermark = records.iter().map(|r| r.write_date).max();
-        Ok(FetchedWindow {
-            records,
-            watermark,
-            calls,
-        })
     }
 
     /// Every id of the module (archived included): what a reconcile compares against.

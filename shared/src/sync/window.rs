@@ -2,12 +2,17 @@
 //! `LIMIT_PER_CALL` records (where the data allows), between `MIN_WINDOW_MINUTES` and
 //! `MAX_WINDOW_HOURS` long, spending as few calls as it can.
 //!
-//! It asks Odoo for per-day counts in one `read_group` call, refines only the days that are
-//! too full (or too long for the window limit) with per-hour counts, and halves only the
-//! hours still too full with `search_count`. Known-empty stretches get no batch at all, and
-//! adjacent quiet buckets are merged into one window. Every planned window carries its
-//! count, so fetching it usually needs no count call of its own. Where grouping is not
-//! available it falls back to halving by `search_count` alone.
+//! It asks Odoo for per-hour counts of the whole range in one `read_group` call (per-day
+//! counts first for ranges too long for that, refining only the days that are too full),
+//! and halves only the hours still too full with `search_count`. Known-empty stretches get
+//! no batch at all.
+//!
+//! The buckets are then packed twice: into *fetch groups* of at most `LIMIT_PER_CALL`
+//! records, each of which the engine reads with one call, and each group into *windows* of
+//! at most `MAX_WINDOW_HOURS` — the batches. So quiet days cost a fraction of a call each
+//! while every batch still respects the window limit. Every window carries its count, so
+//! fetching it needs no count call of its own unless the data changed. Where grouping is
+//! not available the sizer falls back to halving by `search_count` alone.
 
 use std::time::Duration;
 
@@ -77,36 +82,47 @@ impl<'a> WindowSizer<'a> {
         if start >= end {
             return Ok(Vec::new());
         }
-        let days = match self.counts(start, end, Granularity::Day).await {
-            Ok(days) => days,
+        let hourly = end - start <= TimeDelta::hours(HOURLY_PLAN_MAX_HOURS);
+        let first = if hourly {
+            Granularity::Hour
+        } else {
+            Granularity::Day
+        };
+        let coarse = match self.counts(start, end, first).await {
+            Ok(buckets) => buckets,
             Err(e) if grouping_unavailable(&e) => {
                 tracing::info!(model = self.mapping.model, error = %e, "no grouped counts; planning by search_count");
                 return self.plan_by_halving(start, end).await;
             }
             Err(e) => return Err(e),
         };
-        let mut buckets = Vec::with_capacity(days.len());
-        for day in days {
-            if self.fits(&day) {
-                buckets.push(day);
-                continue;
-            }
-            let hours = self.counts(day.start, day.end, Granularity::Hour).await?;
-            for hour in hours {
-                if self.fits(&hour) {
-                    buckets.push(hour);
-                } else {
-                    self.halve(hour.start, hour.end, Some(hour.count), &mut buckets)
-                        .await?;
+        let mut buckets = Vec::with_capacity(coarse.len());
+        for bucket in coarse {
+            if bucket.count <= self.limits.limit {
+                buckets.push(bucket);
+            } else if first == Granularity::Day {
+                for hour in self.counts(bucket.start, bucket.end, Granularity::Hour).await? {
+                    self.split_if_full(hour, &mut buckets).await?;
                 }
+            } else {
+                self.split_if_full(bucket, &mut buckets).await?;
             }
         }
-        Ok(merge_buckets(&buckets, self.limits))
+        Ok(pack(&buckets, self.limits))
     }
 
-    fn fits(&self, bucket: &PlannedWindow) -> bool {
-        bucket.count <= self.limits.limit
-            && bucket.end - bucket.start <= to_delta(self.limits.max_window)
+    async fn split_if_full(
+        &self,
+        bucket: PlannedWindow,
+        out: &mut Vec<PlannedWindow>,
+    ) -> Result<(), OdooError> {
+        if bucket.count <= self.limits.limit {
+            out.push(bucket);
+            Ok(())
+        } else {
+            self.halve(bucket.start, bucket.end, Some(bucket.count), out)
+                .await
+        }
     }
 
     /// Per-period counts clipped to `[start, end)`.
@@ -156,7 +172,7 @@ impl<'a> WindowSizer<'a> {
             self.halve(at, next, None, &mut leaves).await?;
             at = next;
         }
-        Ok(merge_buckets(&leaves, self.limits))
+        Ok(pack(&leaves, self.limits))
     }
 
     /// Splits `[start, end)` in halves until each part holds at most `limit` records or
@@ -216,27 +232,52 @@ fn grouping_unavailable(error: &OdooError) -> bool {
         && !matches!(error, OdooError::MissingModel { .. })
 }
 
-/// Greedily merges consecutive buckets into windows of at most `limit` records and
-/// `max_window` length. Greedy is optimal here: with the order fixed, closing a window
-/// only when the next bucket does not fit gives the fewest windows. A bucket that alone
-/// exceeds the limit stays a window of its own.
-pub fn merge_buckets(buckets: &[PlannedWindow], limits: WindowLimits) -> Vec<PlannedWindow> {
+/// Up to this many hours the whole range is counted per hour in one call (the answer has
+/// at most one group per hour); longer ranges are counted per day first.
+const HOURLY_PLAN_MAX_HOURS: i64 = 24 * 120;
+
+/// Packs consecutive buckets into fetch groups of at most `limit` records, then cuts each
+/// group into windows of at most `max_window`. Greedy is optimal for the groups: with the
+/// order fixed, closing a group only when the next bucket does not fit gives the fewest
+/// groups. A bucket that alone exceeds the limit (a burst inside the minimum window) is a
+/// group and window of its own, fetched in several pages.
+pub fn pack(buckets: &[PlannedWindow], limits: WindowLimits) -> Vec<PlannedWindow> {
     let max = to_delta(limits.max_window);
     let mut windows: Vec<PlannedWindow> = Vec::new();
+    let mut group_count = u64::MAX;
     for bucket in buckets {
-        if let Some(current) = windows.last_mut() {
-            let fits = current.count + bucket.count <= limits.limit
-                && bucket.end - current.start <= max
-                && bucket.start >= current.end;
-            if fits {
-                current.end = bucket.end;
-                current.count += bucket.count;
-                continue;
+        let joins_group = group_count.saturating_add(bucket.count) <= limits.limit;
+        if joins_group {
+            group_count += bucket.count;
+            if let Some(current) = windows.last_mut() {
+                if bucket.end - current.start <= max && bucket.start >= current.end {
+                    current.end = bucket.end;
+                    current.count += bucket.count;
+                    continue;
+                }
             }
+        } else {
+            group_count = bucket.count;
         }
         windows.push(*bucket);
     }
     windows
+}
+
+/// Splits consecutive windows into fetch groups the way [`pack`] formed them: a group
+/// grows while its total stays within `limit`. Returns how many of `counts` (from the
+/// start) form the first group; at least one.
+pub fn first_group_len(counts: &[u64], limit: u64) -> usize {
+    let mut total = 0u64;
+    let mut len = 0;
+    for count in counts {
+        if len > 0 && total.saturating_add(*count) > limit {
+            break;
+        }
+        total = total.saturating_add(*count);
+        len += 1;
+    }
+    len.max(1)
 }
 
 #[cfg(test)]
@@ -263,12 +304,39 @@ mod tests {
     };
 
     #[test]
-    fn merges_quiet_buckets_up_to_the_limit_and_the_span() {
-        let merged = merge_buckets(&[w(0, 1, 50), w(3, 4, 100), w(5, 6, 60), w(7, 8, 10)], LIMITS);
-        assert_eq!(merged, vec![w(0, 4, 150), w(5, 8, 70)]);
-        let merged = merge_buckets(&[w(0, 24, 10), w(24, 48, 10)], LIMITS);
-        assert_eq!(merged.len(), 2, "two days exceed the 24 h window");
-        let merged = merge_buckets(&[w(0, 1, 500), w(1, 2, 1)], LIMITS);
-        assert_eq!(merged, vec![w(0, 1, 500), w(1, 2, 1)], "an over-full bucket stands alone");
+    fn packs_buckets_into_groups_and_windows() {
+        // Quiet hours: one group of 150, one window.
+        let packed = pack(&[w(0, 1, 50), w(3, 4, 100), w(5, 6, 60), w(7, 8, 10)], LIMITS);
+        assert_eq!(packed, vec![w(0, 4, 150), w(5, 8, 70)]);
+        // Two quiet days: one group (one call) but two windows, none longer than 24 h.
+        let packed = pack(&[w(0, 1, 10), w(23, 24, 10), w(30, 31, 10)], LIMITS);
+        assert_eq!(packed, vec![w(0, 24, 20), w(30, 31, 10)]);
+        assert_eq!(first_group_len(&[20, 10], 200), 2);
+        // An over-full bucket stands alone.
+        let packed = pack(&[w(0, 1, 500), w(1, 2, 1)], LIMITS);
+        assert_eq!(packed, vec![w(0, 1, 500), w(1, 2, 1)]);
+        assert_eq!(first_group_len(&[500, 1], 200), 1);
+        assert_eq!(first_group_len(&[150, 40, 20], 200), 2);
+    }
+
+    #[test]
+    fn groups_rebuilt_at_run_time_match_the_plan() {
+        // Hourly buckets of a uniform 139 records a day.
+        let buckets: Vec<PlannedWindow> = (0..24 * 10)
+            .map(|h| w(h, h + 1, if h % 24 < 19 { 6 } else { 5 }))
+            .collect();
+        let windows = pack(&buckets, LIMITS);
+        assert!(windows.iter().all(|x| x.end - x.start <= TimeDelta::hours(24)));
+        let total: u64 = windows.iter().map(|x| x.count).sum();
+        assert_eq!(total, 1390);
+        let counts: Vec<u64> = windows.iter().map(|x| x.count).collect();
+        let mut calls = 0;
+        let mut at = 0;
+        while at < counts.len() {
+            at += first_group_len(&counts[at..], 200);
+            calls += 1;
+        }
+        // ceil(1390 / 200) = 7: near the lower bound, not one call per day (10).
+        assert!(calls <= 8, "{calls} fetch calls");
     }
 }

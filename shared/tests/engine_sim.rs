@@ -227,7 +227,7 @@ async fn assert_done(w: &World) {
 // ---------------------------------------------------------------- scenarios
 
 async fn every_version_syncs(store: fn() -> futures::future::BoxFuture<'static, (SharedStore, Backing)>) {
-    for version in [12, 13, 14, 16, 17, 18, 19] {
+    for version in 12..=19 {
         let w = world(spec(version, 600), store().await, options()).await;
         initial_sync(&w).await;
         assert_done(&w).await;

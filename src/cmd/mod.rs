@@ -1,22 +1,28 @@
 //! The subcommands' bodies, one module each, and what they share (logging set-up).
 
+pub mod admin;
+pub mod api;
 pub mod demo;
+pub mod scheduler;
 pub mod session;
+pub mod standalone;
+pub mod store;
 pub mod sync;
+pub mod worker;
 
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings, and info for our crates).
-pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,odoo_sync=info,shared=info,sim=info"));
+/// Logs to stderr, filtered by `RUST_LOG`; otherwise services log our crates at info, and
+/// foreground commands (whose progress bars and summary say what happens) only warnings.
+pub fn init_tracing(foreground: bool) {
+    let default = if foreground {
+        "warn"
+    } else {
+        "warn,odoo_sync=info,shared=info,sim=info,api=info,worker=info,scheduler=info"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// A role that later work builds: say so plainly and fail, rather than pretend.
-pub fn not_built(name: &str, issue: u32) -> anyhow::Result<()> {
-    anyhow::bail!("`odoo-sync {name}` is not built yet (tracked in issue {issue})")
 }

@@ -412,6 +412,18 @@ impl OdooClient {
         result
     }
 
+    /// A model method whose one positional argument is the domain.
+    async fn execute_on_domain(
+        &self,
+        model: &str,
+        method: &str,
+        domain: &Domain,
+        kwargs: Map<String, Value>,
+    ) -> Result<Value, OdooError> {
+        self.execute(model, method, vec![domain.to_value()], &["domain"], kwargs)
+            .await
+    }
+
     /// How many records match.
     pub async fn search_count(
         &self,
@@ -422,13 +434,7 @@ impl OdooClient {
         let mut kwargs = Map::new();
         kwargs.insert("context".into(), context.to_value());
         let answer = self
-            .execute(
-                model,
-                "search_count",
-                vec![domain.to_value()],
-                &["domain"],
-                kwargs,
-            )
+            .execute_on_domain(model, "search_count", domain, kwargs)
             .await?;
         answer.as_u64().ok_or_else(|| {
             OdooError::Protocol(format!("search_count answered {answer} instead of a count"))
@@ -444,13 +450,7 @@ impl OdooClient {
     ) -> Result<Vec<i64>, OdooError> {
         let kwargs = search_kwargs(options, false);
         let answer = self
-            .execute(
-                model,
-                "search",
-                vec![domain.to_value()],
-                &["domain"],
-                kwargs,
-            )
+            .execute_on_domain(model, "search", domain, kwargs)
             .await?;
         match answer {
             Value::Array(items) => items
@@ -475,13 +475,7 @@ impl OdooClient {
     ) -> Result<Vec<Record>, OdooError> {
         let kwargs = search_kwargs(options, true);
         let answer = self
-            .execute(
-                model,
-                "search_read",
-                vec![domain.to_value()],
-                &["domain"],
-                kwargs,
-            )
+            .execute_on_domain(model, "search_read", domain, kwargs)
             .await?;
         match answer {
             Value::Array(items) => items
@@ -542,14 +536,8 @@ impl OdooClient {
         let answer = if self.version.has_formatted_read_group() {
             kwargs.insert("groupby".into(), json!([groupby]));
             kwargs.insert("aggregates".into(), json!(["__count"]));
-            self.execute(
-                model,
-                "formatted_read_group",
-                vec![domain.to_value()],
-                &["domain"],
-                kwargs,
-            )
-            .await?
+            self.execute_on_domain(model, "formatted_read_group", domain, kwargs)
+                .await?
         } else {
             kwargs.insert("lazy".into(), json!(false));
             self.execute(

@@ -72,7 +72,8 @@ fn start_sim(records: usize, version: u32) -> anyhow::Result<SimProcess> {
 }
 
 fn stats_total(url: &str) -> anyhow::Result<(u64, serde_json::Value)> {
-    let body: serde_json::Value = reqwest::blocking::get(format!("{url}/__sim/stats/bench"))?.json()?;
+    let body: serde_json::Value =
+        reqwest::blocking::get(format!("{url}/__sim/stats/bench"))?.json()?;
     Ok((body["total"].as_u64().unwrap_or(0), body["methods"].clone()))
 }
 
@@ -113,7 +114,12 @@ struct RunFigures {
     per_module: Vec<(Module, u64)>,
 }
 
-async fn sync_into(store: SharedStore, sim: &SimProcess, info: &ConnectionInfo, settings: &Settings) -> anyhow::Result<RunFigures> {
+async fn sync_into(
+    store: SharedStore,
+    sim: &SimProcess,
+    info: &ConnectionInfo,
+    settings: &Settings,
+) -> anyhow::Result<RunFigures> {
     let url = sim.url.clone();
     tokio::task::spawn_blocking(move || reset_stats(&url)).await??;
     let engine = SyncEngine::new(store.clone(), options(settings))?;
@@ -139,7 +145,13 @@ async fn sync_into(store: SharedStore, sim: &SimProcess, info: &ConnectionInfo, 
     for module in Module::ALL {
         per_module.push((module, store.record_count(&tenant, module, false).await?));
     }
-    Ok(RunFigures { seconds, records, calls, methods, per_module })
+    Ok(RunFigures {
+        seconds,
+        records,
+        calls,
+        methods,
+        per_module,
+    })
 }
 
 /// The reference design's plan on the same data: 24-hour windows from the start of the
@@ -156,7 +168,11 @@ async fn reference_calls(client: &OdooClient, settings: &Settings) -> anyhow::Re
     let mut fetches = 0u64;
     for module in Module::ALL {
         let mapping = module.mapping(client.version(), EmployeeAccess::Full);
-        let context = if mapping.has_active { Context::with_archived() } else { Context::default() };
+        let context = if mapping.has_active {
+            Context::with_archived()
+        } else {
+            Context::default()
+        };
         let mut at = start;
         while at < end {
             let next = (at + TimeDelta::days(1)).min(end);
@@ -185,13 +201,23 @@ async fn reference_calls(client: &OdooClient, settings: &Settings) -> anyhow::Re
 }
 
 fn main() -> anyhow::Result<()> {
-    let records: usize = std::env::var("BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
-    let version: u32 = std::env::var("BENCH_ODOO_VERSION").ok().and_then(|v| v.parse().ok()).unwrap_or(17);
+    let records: usize = std::env::var("BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let version: u32 = std::env::var("BENCH_ODOO_VERSION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(17);
     let settings = Settings::defaults();
     let runtime = tokio::runtime::Runtime::new()?;
     let sim = start_sim(records, version)?;
     println!("simulated Odoo {version}.0 at {} with {records} generated records over 90 days (+2,500 in one transaction)", sim.url);
-    let credential = if version >= 19 { Credential::api_key(KEY)? } else { Credential::password("admin")? };
+    let credential = if version >= 19 {
+        Credential::api_key(KEY)?
+    } else {
+        Credential::password("admin")?
+    };
     let info = ConnectionInfo::parse(&sim.url, "bench", "admin", credential)?;
 
     runtime.block_on(async {

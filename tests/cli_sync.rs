@@ -30,7 +30,9 @@ async fn simulator() -> (Simulator, SimServer) {
 /// Runs `odoo-sync sync` with the given extra arguments; returns (success, stdout, stderr).
 fn sync(url: &str, password: &str, store: &Path, extra: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
-        .args(["sync", "--url", url, "--db", "acme", "--login", "admin", "--tenant", "t1"])
+        .args([
+            "sync", "--url", url, "--db", "acme", "--login", "admin", "--tenant", "t1",
+        ])
         .arg("--store")
         .arg(format!("sqlite://{}", store.display()))
         .args(extra)
@@ -67,19 +69,28 @@ async fn initial_then_incremental_then_reconcile() {
     .await
     .expect("join");
     assert!(ok, "initial sync failed:\n{out}\n{err}");
-    assert!(out.contains("Sales Orders") && out.contains("Initial sync:"), "{out}");
+    assert!(
+        out.contains("Sales Orders") && out.contains("Initial sync:"),
+        "{out}"
+    );
     assert!(!out.contains(PASSWORD) && !err.contains(PASSWORD));
     {
         let store = open(&path).await;
         let state = store.tenant(&tenant).await.expect("state").expect("tenant");
         assert_eq!(state.sync_status, SyncStatus::Done);
-        let orders = store.record_count(&tenant, Module::Sales, false).await.expect("count");
+        let orders = store
+            .record_count(&tenant, Module::Sales, false)
+            .await
+            .expect("count");
         assert_eq!(orders, db.count("sale.order").expect("count") as u64);
     }
 
     // A second run picks up what changed in Odoo since.
     let new_id = db
-        .create("sale.order", json!({"name": "S-CLI", "state": "sale", "amount_total": 42.0}))
+        .create(
+            "sale.order",
+            json!({"name": "S-CLI", "state": "sale", "amount_total": 42.0}),
+        )
         .expect("create");
     let gone = db.ids("sale.order").expect("ids")[0];
     db.delete("sale.order", gone).expect("delete");
@@ -101,7 +112,9 @@ async fn initial_then_incremental_then_reconcile() {
         .records(&tenant, Module::Sales, gone - 1, 1)
         .await
         .expect("records");
-    assert!(deleted.first().is_some_and(|r| r.odoo_id == gone && r.deleted_at.is_some()));
+    assert!(deleted
+        .first()
+        .is_some_and(|r| r.odoo_id == gone && r.deleted_at.is_some()));
     server.shutdown().await.expect("shutdown");
 }
 
@@ -123,7 +136,17 @@ async fn refused_credentials_and_bad_input_fail_clearly() {
     assert!(!out.contains("wrong-password-xyz") && !err.contains("wrong-password-xyz"));
 
     let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
-        .args(["sync", "--url", "ftp://x", "--db", "acme", "--login", "admin", "--password", "p"])
+        .args([
+            "sync",
+            "--url",
+            "ftp://x",
+            "--db",
+            "acme",
+            "--login",
+            "admin",
+            "--password",
+            "p",
+        ])
         .output()
         .expect("run");
     assert!(!output.status.success());
@@ -131,7 +154,17 @@ async fn refused_credentials_and_bad_input_fail_clearly() {
     assert!(err.contains("url scheme"), "{err}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
-        .args(["sync", "--url", &url, "--db", "acme", "--login", "admin", "--password", "p"])
+        .args([
+            "sync",
+            "--url",
+            &url,
+            "--db",
+            "acme",
+            "--login",
+            "admin",
+            "--password",
+            "p",
+        ])
         .args(["--store", "redis://nope"])
         .output()
         .expect("run");
@@ -140,7 +173,17 @@ async fn refused_credentials_and_bad_input_fail_clearly() {
     assert!(err.contains("--store"), "{err}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
-        .args(["sync", "--url", &url, "--db", "acme", "--login", "admin", "--password", "p"])
+        .args([
+            "sync",
+            "--url",
+            &url,
+            "--db",
+            "acme",
+            "--login",
+            "admin",
+            "--password",
+            "p",
+        ])
         .env("LIMIT_PER_CALL", "0")
         .output()
         .expect("run");

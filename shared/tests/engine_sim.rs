@@ -14,7 +14,9 @@ use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{BatchKind, BatchStatus, SharedStore, SyncStatus, TenantId};
 use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
-use sim::{App, BurstSpec, DatabaseSpec, Db, FaultKind, FaultRule, SimServer, Simulator, Trigger, UserSpec};
+use sim::{
+    App, BurstSpec, DatabaseSpec, Db, FaultKind, FaultRule, SimServer, Simulator, Trigger, UserSpec,
+};
 
 const KEY: &str = "engine-test-api-key-123";
 
@@ -34,7 +36,9 @@ async fn sqlite_store() -> (SharedStore, Backing) {
 
 async fn mongo_store() -> (SharedStore, Backing) {
     let server = testkit::MongoServer::start().await.expect("mongod");
-    let store = MongoStore::connect(&server.uri()).await.expect("mongo store");
+    let store = MongoStore::connect(&server.uri())
+        .await
+        .expect("mongo store");
     (Arc::new(store), Backing::Mongo(server))
 }
 
@@ -136,7 +140,11 @@ async fn drain(w: &World) -> Vec<Step> {
 }
 
 async fn initial_sync(w: &World) -> Vec<Step> {
-    let step = w.engine.prepare(&w.tenant, &w.info, None).await.expect("prepare");
+    let step = w
+        .engine
+        .prepare(&w.tenant, &w.info, None)
+        .await
+        .expect("prepare");
     assert!(matches!(step, Step::Prepared { .. }), "{step:?}");
     drain(w).await
 }
@@ -166,17 +174,16 @@ fn mapping_for(w: &World, module: Module) -> shared::modules::ModelMapping {
 async fn assert_mirror_matches(w: &World, modules: &[Module]) {
     for module in modules {
         let mapping = mapping_for(w, *module);
-        let expected: BTreeMap<i64, Value> = w
-            .db
-            .snapshot(mapping.model)
-            .expect("snapshot")
-            .into_iter()
-            .filter(|row| {
-                let kind = row.get("move_type").or_else(|| row.get("type"));
-                !(mapping.model == "account.move" && kind == Some(&json!("entry")))
-            })
-            .map(|row| (row["id"].as_i64().expect("id"), row))
-            .collect();
+        let expected: BTreeMap<i64, Value> =
+            w.db.snapshot(mapping.model)
+                .expect("snapshot")
+                .into_iter()
+                .filter(|row| {
+                    let kind = row.get("move_type").or_else(|| row.get("type"));
+                    !(mapping.model == "account.move" && kind == Some(&json!("entry")))
+                })
+                .map(|row| (row["id"].as_i64().expect("id"), row))
+                .collect();
         let mut stored = Vec::new();
         let mut after = 0;
         loop {
@@ -202,12 +209,20 @@ async fn assert_mirror_matches(w: &World, modules: &[Module]) {
         assert_eq!(live, want, "{module}: live ids differ from Odoo's");
         for record in &stored {
             let Some(row) = expected.get(&record.odoo_id) else {
-                assert!(record.deleted_at.is_some(), "{module} {}: gone from Odoo but not marked deleted", record.odoo_id);
+                assert!(
+                    record.deleted_at.is_some(),
+                    "{module} {}: gone from Odoo but not marked deleted",
+                    record.odoo_id
+                );
                 continue;
             };
             let raw = &record.document["raw"];
             for field in &mapping.fields {
-                assert_eq!(&raw[*field], &row[*field], "{module} {} field {field}", record.odoo_id);
+                assert_eq!(
+                    &raw[*field], &row[*field],
+                    "{module} {} field {field}",
+                    record.odoo_id
+                );
             }
             let active = row.get("active").and_then(Value::as_bool).unwrap_or(true);
             assert_eq!(record.active, active, "{module} {} active", record.odoo_id);
@@ -217,7 +232,13 @@ async fn assert_mirror_matches(w: &World, modules: &[Module]) {
 }
 
 async fn assert_done(w: &World) {
-    let state = w.engine.store().tenant(&w.tenant).await.expect("state").expect("tenant");
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("state")
+        .expect("tenant");
     assert_eq!(state.sync_status, SyncStatus::Done);
     let progress = w.engine.progress(&w.tenant).await.expect("progress");
     assert_eq!(progress.progress_percentage, 100);
@@ -226,7 +247,9 @@ async fn assert_done(w: &World) {
 
 // ---------------------------------------------------------------- scenarios
 
-async fn every_version_syncs(store: fn() -> futures::future::BoxFuture<'static, (SharedStore, Backing)>) {
+async fn every_version_syncs(
+    store: fn() -> futures::future::BoxFuture<'static, (SharedStore, Backing)>,
+) {
     for version in 12..=19 {
         let w = world(spec(version, 600), store().await, options()).await;
         initial_sync(&w).await;
@@ -248,32 +271,53 @@ async fn thousands_of_rows_in_one_second(store: (SharedStore, Backing)) {
     assert_done(&w).await;
     assert_mirror_matches(&w, &Module::ALL).await;
     let batches = w.engine.store().batches(&w.tenant).await.expect("batches");
-    let biggest = batches.iter().filter_map(|b| b.fetched_count).max().unwrap_or(0);
-    assert!(biggest >= 3_000, "the burst is one multi-page batch, not failed: {biggest}");
+    let biggest = batches
+        .iter()
+        .filter_map(|b| b.fetched_count)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        biggest >= 3_000,
+        "the burst is one multi-page batch, not failed: {biggest}"
+    );
 }
 
 async fn live_changes_late_commits_and_deletions_converge(store: (SharedStore, Backing)) {
     let w = world(spec(17, 800), store, options()).await;
-    let step = w.engine.prepare(&w.tenant, &w.info, None).await.expect("prepare");
+    let step = w
+        .engine
+        .prepare(&w.tenant, &w.info, None)
+        .await
+        .expect("prepare");
     assert!(matches!(step, Step::Prepared { .. }));
     // A transaction that started before the sync and commits after the initial sync: its rows
     // carry an old write_date.
     let mut late = w.db.begin();
     let late_id = late
-        .create("res.partner", json!({"name": "Late Committer", "is_company": true}))
+        .create(
+            "res.partner",
+            json!({"name": "Late Committer", "is_company": true}),
+        )
         .expect("late create");
     // Changes while batches run.
     let partners = w.db.ids("res.partner").expect("ids");
     let orders = w.db.ids("sale.order").expect("ids");
     for _ in 0..5 {
-        w.engine.process_next_batch(&w.tenant, &w.info).await.expect("step");
+        w.engine
+            .process_next_batch(&w.tenant, &w.info)
+            .await
+            .expect("step");
     }
-    w.db.update("res.partner", partners[3], json!({"city": "Lisbon"})).expect("update");
+    w.db.update("res.partner", partners[3], json!({"city": "Lisbon"}))
+        .expect("update");
     w.db.archive("res.partner", partners[4]).expect("archive");
     w.db.delete("res.partner", partners[5]).expect("delete");
     w.db.delete("sale.order", orders[0]).expect("delete");
-    w.db.create("sale.order", json!({"name": "S-NEW", "state": "draft", "amount_total": 10.0}))
-        .expect("create");
+    w.db.create(
+        "sale.order",
+        json!({"name": "S-NEW", "state": "draft", "amount_total": 10.0}),
+    )
+    .expect("create");
     drain(&w).await;
     assert_done(&w).await;
     late.commit();
@@ -285,7 +329,11 @@ async fn live_changes_late_commits_and_deletions_converge(store: (SharedStore, B
         .records(&w.tenant, Module::Contacts, late_id - 1, 1)
         .await
         .expect("records");
-    assert_eq!(late_record.first().map(|r| r.odoo_id), Some(late_id), "late commit caught by the lookback");
+    assert_eq!(
+        late_record.first().map(|r| r.odoo_id),
+        Some(late_id),
+        "late commit caught by the lookback"
+    );
     // A deleted record that comes back is restored; a second reconcile is a no-op.
     follow_up(&w, true).await;
     assert_mirror_matches(&w, &Module::ALL).await;
@@ -295,7 +343,9 @@ async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
     let w = world(spec(17, 600), store, options()).await;
     for kind in [
         FaultKind::Latency(Duration::from_millis(5)),
-        FaultKind::TooManyRequests { retry_after_secs: 0 },
+        FaultKind::TooManyRequests {
+            retry_after_secs: 0,
+        },
         FaultKind::BadGateway,
         FaultKind::ServiceUnavailable,
         FaultKind::ConnectionReset,
@@ -310,7 +360,15 @@ async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
         ]));
     }
     let mut opts_steps = initial_sync(&w).await;
-    opts_steps.retain(|s| matches!(s, Step::BatchFailed { permanent: true, .. }));
+    opts_steps.retain(|s| {
+        matches!(
+            s,
+            Step::BatchFailed {
+                permanent: true,
+                ..
+            }
+        )
+    });
     assert!(opts_steps.is_empty(), "no batch gave up: {opts_steps:?}");
     w.db.clear_faults();
     assert_done(&w).await;
@@ -319,9 +377,16 @@ async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
 
 async fn revoked_credentials_block_the_tenant_without_a_retry_storm(store: (SharedStore, Backing)) {
     let w = world(spec(17, 400), store, options()).await;
-    let step = w.engine.prepare(&w.tenant, &w.info, None).await.expect("prepare");
+    let step = w
+        .engine
+        .prepare(&w.tenant, &w.info, None)
+        .await
+        .expect("prepare");
     assert!(matches!(step, Step::Prepared { .. }));
-    w.engine.process_next_batch(&w.tenant, &w.info).await.expect("one batch");
+    w.engine
+        .process_next_batch(&w.tenant, &w.info)
+        .await
+        .expect("one batch");
     w.db.revoke_credentials("admin").expect("revoke");
     w.db.reset_stats();
     let steps = drain(&w).await;
@@ -331,14 +396,35 @@ async fn revoked_credentials_block_the_tenant_without_a_retry_storm(store: (Shar
     assert_eq!(error.code, "authentication_failed");
     assert!(!error.message.contains(KEY));
     // Further steps do nothing while blocked.
-    let step = w.engine.process_next_batch(&w.tenant, &w.info).await.expect("step");
+    let step = w
+        .engine
+        .process_next_batch(&w.tenant, &w.info)
+        .await
+        .expect("step");
     assert!(matches!(step, Step::Blocked(_)), "{step:?}");
     let stats = w.db.stats();
-    assert!(stats.total <= 3, "no retry storm against refused credentials: {stats:?}");
-    let state = w.engine.store().tenant(&w.tenant).await.expect("state").expect("tenant");
+    assert!(
+        stats.total <= 3,
+        "no retry storm against refused credentials: {stats:?}"
+    );
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("state")
+        .expect("tenant");
     assert!(state.blocked.is_some());
-    let failed = w.engine.store().batch_counts(&w.tenant, BatchKind::Initial).await.expect("counts");
-    assert_eq!(failed.permanently_failed, 0, "blocking burns no attempts to the end");
+    let failed = w
+        .engine
+        .store()
+        .batch_counts(&w.tenant, BatchKind::Initial)
+        .await
+        .expect("counts");
+    assert_eq!(
+        failed.permanently_failed, 0,
+        "blocking burns no attempts to the end"
+    );
 }
 
 async fn empty_odoo_and_some_apps(store: (SharedStore, Backing)) {
@@ -347,33 +433,66 @@ async fn empty_odoo_and_some_apps(store: (SharedStore, Backing)) {
     let w = world(empty, store, options()).await;
     initial_sync(&w).await;
     assert_done(&w).await;
-    let state = w.engine.store().tenant(&w.tenant).await.expect("state").expect("tenant");
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("state")
+        .expect("tenant");
     let modules: Vec<Module> = state.modules.iter().map(|m| m.module).collect();
     assert_eq!(modules, vec![Module::Sales, Module::Contacts]);
     assert_mirror_matches(&w, &[Module::Sales, Module::Contacts]).await;
     // New data after an empty start arrives through the first incremental batch.
-    w.db.create("sale.order", json!({"name": "S-FIRST", "state": "draft"})).expect("create");
+    w.db.create("sale.order", json!({"name": "S-FIRST", "state": "draft"}))
+        .expect("create");
     follow_up(&w, false).await;
     assert_mirror_matches(&w, &[Module::Sales, Module::Contacts]).await;
     assert_eq!(
-        w.engine.store().record_count(&w.tenant, Module::Sales, false).await.expect("count"),
+        w.engine
+            .store()
+            .record_count(&w.tenant, Module::Sales, false)
+            .await
+            .expect("count"),
         w.db.count("sale.order").expect("count") as u64
     );
 }
 
 async fn a_batch_that_keeps_failing_is_given_up_and_visible(store: (SharedStore, Backing)) {
     let w = world(spec(17, 300), store, options()).await;
-    let step = w.engine.prepare(&w.tenant, &w.info, None).await.expect("prepare");
+    let step = w
+        .engine
+        .prepare(&w.tenant, &w.info, None)
+        .await
+        .expect("prepare");
     assert!(matches!(step, Step::Prepared { .. }));
-    w.db.add_fault(FaultRule::new(FaultKind::ServerFault, Trigger::Always).on_methods(&["search_read"]));
+    w.db.add_fault(
+        FaultRule::new(FaultKind::ServerFault, Trigger::Always).on_methods(&["search_read"]),
+    );
     drain(&w).await;
-    let state = w.engine.store().tenant(&w.tenant).await.expect("state").expect("tenant");
-    assert_eq!(state.sync_status, SyncStatus::Done, "done once every batch is finished");
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("state")
+        .expect("tenant");
+    assert_eq!(
+        state.sync_status,
+        SyncStatus::Done,
+        "done once every batch is finished"
+    );
     let progress = w.engine.progress(&w.tenant).await.expect("progress");
     assert!(progress.failed_batches > 0);
-    assert_eq!(progress.failed_batches + progress.completed_batches, progress.total_batches);
+    assert_eq!(
+        progress.failed_batches + progress.completed_batches,
+        progress.total_batches
+    );
     let batches = w.engine.store().batches(&w.tenant).await.expect("batches");
-    for b in batches.iter().filter(|b| b.status == BatchStatus::PermanentlyFailed) {
+    for b in batches
+        .iter()
+        .filter(|b| b.status == BatchStatus::PermanentlyFailed)
+    {
         assert_eq!(b.attempts, w.engine.options().max_batch_attempts);
         assert!(b.last_error.as_deref().is_some_and(|e| !e.is_empty()));
     }
@@ -408,7 +527,8 @@ mod sqlite {
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn revoked_credentials_block_the_tenant_without_a_retry_storm() {
-        super::revoked_credentials_block_the_tenant_without_a_retry_storm(sqlite_store().await).await;
+        super::revoked_credentials_block_the_tenant_without_a_retry_storm(sqlite_store().await)
+            .await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn empty_odoo_and_some_apps() {
@@ -441,7 +561,8 @@ mod mongo {
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn revoked_credentials_block_the_tenant_without_a_retry_storm() {
-        super::revoked_credentials_block_the_tenant_without_a_retry_storm(mongo_store().await).await;
+        super::revoked_credentials_block_the_tenant_without_a_retry_storm(mongo_store().await)
+            .await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn empty_odoo_and_some_apps() {

@@ -67,9 +67,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
-    let dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
     let store: SharedStore = Arc::new(SqliteStore::open_in_dir(&dir).await?);
-    println!("Embedded store: {}", dir.join("odoo-sync.sqlite3").display());
+    println!(
+        "Embedded store: {}",
+        dir.join("odoo-sync.sqlite3").display()
+    );
     let mut options = EngineOptions::from_settings(&settings);
     options.client.call_delay = Duration::from_millis(args.delay_ms);
     let engine = SyncEngine::new(store.clone(), options)?;
@@ -87,7 +93,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Step::Prepared { batches } => println!("Planned the initial sync: {batches} batches"),
         other => bail!("planning did not succeed: {other:?}"),
     }
-    let state = store.tenant(&tenant).await?.context("the tenant vanished")?;
+    let state = store
+        .tenant(&tenant)
+        .await?
+        .context("the tenant vanished")?;
     println!(
         "Odoo {} over {}; modules: {}",
         state.odoo_version.as_deref().unwrap_or("?"),
@@ -154,7 +163,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("Calls to Odoo by method: {}", by_method.join(", "));
     server.shutdown().await.context("stopping the simulator")?;
     if initial.batches_failed_for_good > 0 {
-        bail!("{} batches failed permanently", initial.batches_failed_for_good);
+        bail!(
+            "{} batches failed permanently",
+            initial.batches_failed_for_good
+        );
     }
     Ok(())
 }

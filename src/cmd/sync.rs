@@ -66,13 +66,15 @@ pub async fn open_store(spec: Option<&str>, settings: &Settings) -> anyhow::Resu
         Some(uri) if uri.starts_with("sqlite://") => {
             let path = uri.trim_start_matches("sqlite://");
             if path.is_empty() {
-                bail!("--store sqlite:// needs a file path, e.g. sqlite://./data/odoo-sync.sqlite3");
+                bail!(
+                    "--store sqlite:// needs a file path, e.g. sqlite://./data/odoo-sync.sqlite3"
+                );
             }
             Arc::new(SqliteStore::open(std::path::Path::new(path)).await?)
         }
-        Some(other) => bail!(
-            "--store {other:?} is not supported: use sqlite://PATH or mongodb://HOST/DB"
-        ),
+        Some(other) => {
+            bail!("--store {other:?} is not supported: use sqlite://PATH or mongodb://HOST/DB")
+        }
         None => Arc::new(SqliteStore::open_in_dir(&settings.data_dir).await?),
     };
     Ok(store)
@@ -97,16 +99,25 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     }
     let mut report = SessionReport::default();
     if state.sync_status == SyncStatus::NotStarted {
-        match engine.prepare(&tenant, &info, args.modules.as_deref()).await? {
+        match engine
+            .prepare(&tenant, &info, args.modules.as_deref())
+            .await?
+        {
             Step::Prepared { batches } => eprintln!("Planned the initial sync: {batches} batches"),
             Step::Blocked(error) => bail!("Odoo refused to sync: {}", error.message),
             Step::Busy => bail!("another process is syncing tenant {tenant} right now"),
             other => bail!("unexpected outcome of planning: {other:?}"),
         }
-        merge(&mut report, run_until_idle(&engine, &tenant, &info, &[BatchKind::Initial], true).await?);
+        merge(
+            &mut report,
+            run_until_idle(&engine, &tenant, &info, &[BatchKind::Initial], true).await?,
+        );
     } else if state.sync_status == SyncStatus::InProgress {
         eprintln!("Resuming the initial sync of tenant {tenant}");
-        merge(&mut report, run_until_idle(&engine, &tenant, &info, &[BatchKind::Initial], true).await?);
+        merge(
+            &mut report,
+            run_until_idle(&engine, &tenant, &info, &[BatchKind::Initial], true).await?,
+        );
     } else {
         let added = engine
             .schedule_follow_up(
@@ -129,7 +140,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = tokio::time::sleep(tick) => {}
             }
-            let added = engine.schedule_follow_up(&tenant, FollowUp::default()).await?;
+            let added = engine
+                .schedule_follow_up(&tenant, FollowUp::default())
+                .await?;
             if added > 0 {
                 let pass = follow_up_pass(&engine, &tenant, &info).await?;
                 eprintln!("Incremental pass: {} records written", pass.records_written);
@@ -148,7 +161,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     if counts.permanently_failed > 0 || report.batches_failed_for_good > 0 {
         bail!(
             "{} batches failed permanently (see their errors with the status of tenant {tenant})",
-            counts.permanently_failed.max(report.batches_failed_for_good)
+            counts
+                .permanently_failed
+                .max(report.batches_failed_for_good)
         );
     }
     Ok(())

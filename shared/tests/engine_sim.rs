@@ -321,7 +321,29 @@ async fn live_changes_late_commits_and_deletions_converge(store: (SharedStore, B
     drain(&w).await;
     assert_done(&w).await;
     late.commit();
+    // A row committed with a write_date ten days back, far beyond the incremental lookback:
+    // only the reconcile's check for ids missing from the mirror can find it.
+    let mut very_late =
+        w.db.begin_at(chrono::Utc::now() - chrono::TimeDelta::days(10));
+    let very_late_id = very_late
+        .create(
+            "sale.order",
+            json!({"name": "S-VERY-LATE", "state": "sale", "amount_total": 5.0}),
+        )
+        .expect("very late create");
+    very_late.commit();
     follow_up(&w, true).await;
+    let found = w
+        .engine
+        .store()
+        .records(&w.tenant, Module::Sales, very_late_id - 1, 1)
+        .await
+        .expect("records");
+    assert_eq!(
+        found.first().map(|r| r.odoo_id),
+        Some(very_late_id),
+        "reconcile fetched the missing row"
+    );
     assert_mirror_matches(&w, &Module::ALL).await;
     let late_record = w
         .engine

@@ -9,6 +9,8 @@
 
 mod error;
 pub mod mongo;
+mod operator;
+mod scheduling;
 pub mod sqlite;
 mod types;
 
@@ -19,6 +21,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use error::StoreError;
+pub use operator::{StoreOverview, PAUSED_CODE};
+pub use scheduling::{DueQuery, DueTenant, DueWork};
 pub use types::*;
 
 use crate::modules::Module;
@@ -42,33 +46,24 @@ pub trait Store: Send + Sync + 'static {
     /// `LeaseLost`, since the tenant is gone).
     async fn delete_tenant(&self, user_id: &TenantId) -> Result<(), StoreError>;
 
-    // ---- the tenant's saved Odoo connection (issue 5 implements these) ----
+    // ---- the tenant's saved Odoo connection ----
 
     /// Saves (or replaces) the tenant's Odoo connection, creating the tenant if needed, and
     /// starts a fresh sync: the tenant's batches are dropped, `sync_status` becomes
     /// `not_started`, any blocking error is cleared, and the fencing counter is bumped so
-    /// that a worker still holding the old lease writes nothing more. Mirrored records stay
+    /// that a worker still holding the old lease writes nothing more (the lease is dropped).
+    /// What the last prepare found (version, protocol, modules and their watermarks) is
+    /// forgotten too: the new connection may reach another server. Mirrored records stay
     /// until the new sync overwrites them. Not fenced (an API action).
     async fn save_connection(
         &self,
         user_id: &TenantId,
         connection: &StoredConnection,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        // TEMPORARY until both stores implement it (issue 5 work in progress).
-        let _ = (user_id, connection, now);
-        Err(StoreError::Backend("save_connection is not implemented yet".into()))
-    }
+    ) -> Result<(), StoreError>;
 
     /// The tenant's saved connection, if any (the secret stays encrypted).
-    async fn connection(
-        &self,
-        user_id: &TenantId,
-    ) -> Result<Option<StoredConnection>, StoreError> {
-        // TEMPORARY until both stores implement it (issue 5 work in progress).
-        let _ = user_id;
-        Err(StoreError::Backend("connection is not implemented yet".into()))
-    }
+    async fn connection(&self, user_id: &TenantId) -> Result<Option<StoredConnection>, StoreError>;
 
     // ---- leases ----
 
@@ -223,6 +218,21 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredRecord>, StoreError>;
 
+    /// The odooIds of every stored record of the module (deleted ones included), ascending.
+    /// The default pages through [`Store::records`]; stores may answer with a projection.
+    async fn stored_ids(&self, user_id: &TenantId, module: Module) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.records(user_id, module, after, 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(ids);
+            };
+            after = last.odoo_id;
+            ids.extend(page.iter().map(|r| r.odoo_id));
+        }
+    }
+
     /// How many records of the module the tenant has (deleted ones only if asked).
     async fn record_count(
         &self,
@@ -230,4 +240,62 @@ pub trait Store: Send + Sync + 'static {
         module: Module,
         include_deleted: bool,
     ) -> Result<u64, StoreError>;
+
+    // ---- scheduling (issue 4) ----
+
+    /// Tenants that may need a job now (see [`DueQuery`] for the conditions every one of them
+    /// meets): `not_started` ones with a saved connection ([`DueWork::Prepare`]), ones with a
+    /// runnable batch ([`DueWork::Process`]) and `done` ones with nothing runnable whose
+    /// incremental or reconcile interval has passed ([`DueWork::FollowUp`]); at most
+    /// `query.limit` of each kind, a tenant under one kind only (the first in that order).
+    /// A hint, not a promise: the state may change before the job runs.
+    async fn due_tenants(&self, query: &DueQuery) -> Result<Vec<DueTenant>, StoreError>;
+
+    /// Marks each tenant of `user_ids` as having a job queued (`enqueuedAt = now`) unless a
+    /// job was already queued for it at or after `stale_before`; one atomic check-and-set per
+    /// tenant, so of several callers racing for a tenant exactly one wins. Returns the tenants
+    /// this call marked (unknown tenants are skipped). Not fenced.
+    async fn claim_enqueue(
+        &self,
+        user_ids: &[TenantId],
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<TenantId>, StoreError>;
+
+    /// Clears the tenant's queued-job mark: its job started, or pushing it failed. Not fenced;
+    /// an unknown tenant is not an error.
+    async fn clear_enqueue(&self, user_id: &TenantId) -> Result<(), StoreError>;
+
+    // ---- operators (issue 5) ----
+
+    /// Tenants in `userId` order, after `after` (exclusive) when given, at most `limit`.
+    async fn list_tenants(
+        &self,
+        after: Option<&TenantId>,
+        limit: u32,
+    ) -> Result<Vec<TenantState>, StoreError>;
+
+    /// Gives the tenant's permanently failed batches (of every kind) a new round of attempts:
+    /// each becomes `failed` with `attempts = 0`, `next_attempt_at = now` and no
+    /// `finished_at`, its last error kept for reference. Returns how many. Not fenced:
+    /// workers never touch permanently failed batches.
+    async fn retry_failed_batches(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// An operator's block (`Some`, e.g. a pause with code [`PAUSED_CODE`]) or unblock
+    /// (`None`). Blocking also drops the lease and bumps the fence, so a batch in flight
+    /// writes nothing and runs again after the unblock. `UnknownTenant` when the tenant does
+    /// not exist. Not fenced (an operator action).
+    async fn set_operator_block(
+        &self,
+        user_id: &TenantId,
+        error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Counts across every tenant (leases live at `now`).
+    async fn overview(&self, now: DateTime<Utc>) -> Result<StoreOverview, StoreError>;
 }

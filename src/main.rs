@@ -21,23 +21,24 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Run the Odoo simulator (XML-RPC, JSON-RPC, JSON-2) for tests, benchmarks and trials.
     Sim(sim::cli::SimArgs),
-    /// Serve the HTTP API (not built yet).
-    Api,
-    /// Run a queue worker (not built yet).
-    Worker,
-    /// Run the scheduler (not built yet).
-    Scheduler,
-    /// Run api, scheduler and workers in one process on SQLite (not built yet).
-    Standalone,
+    /// Serve the HTTP API on BIND_ADDRESS (store: MONGO_URI, else SQLite in DATA_DIR).
+    Api(cmd::api::ApiArgs),
+    /// Run a queue worker: tenant jobs from Redis, state in MongoDB (SIGTERM stops it).
+    Worker(cmd::worker::WorkerArgs),
+    /// Run the scheduler: enqueue jobs for due tenants on every CRON_SCHEDULE tick.
+    Scheduler(cmd::scheduler::SchedulerArgs),
+    /// Run scheduler and workers in one process on SQLite (the embedded default).
+    Standalone(cmd::standalone::StandaloneArgs),
     /// Sync one tenant in the foreground: initial sync, then incremental passes.
     Sync(cmd::sync::SyncArgs),
-    /// Operator actions on tenants and queues (not built yet).
-    Admin,
+    /// Operator actions on tenants: list, show, retry, resync, pause, resume, token.
+    Admin(cmd::admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cmd::init_tracing();
+    let foreground = matches!(cli.command, Command::Demo(_) | Command::Sync(_));
+    cmd::init_tracing(foreground);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -49,12 +50,12 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => cmd::demo::run(args).await,
             Command::Sim(args) => sim::cli::run(args).await.map_err(anyhow::Error::from),
-            Command::Api => cmd::not_built("api", 5),
-            Command::Worker => cmd::not_built("worker", 4),
-            Command::Scheduler => cmd::not_built("scheduler", 4),
-            Command::Standalone => cmd::not_built("standalone", 4),
+            Command::Api(args) => cmd::api::run(args).await,
+            Command::Worker(args) => cmd::worker::run(args).await,
+            Command::Scheduler(args) => cmd::scheduler::run(args).await,
+            Command::Standalone(args) => cmd::standalone::run(args).await,
             Command::Sync(args) => cmd::sync::run(args).await,
-            Command::Admin => cmd::not_built("admin", 5),
+            Command::Admin(args) => cmd::admin::run(args).await,
         }
     });
     match result {

@@ -1,2 +1,29 @@
-//! The HTTP API (axum): tenant routes over what the engine writes, health, metrics, OpenAPI.
-//! Not built yet (issue 5); `odoo-sync api` says so and exits non-zero.
+//! The HTTP API (axum, DESIGN.md 4.3): tenant routes over what the engine writes
+//! (save-connection, status with ETag and events, dashboard, records, delete), operator
+//! routes and page behind `ADMIN_TOKEN`, health, readiness, Prometheus metrics and the
+//! OpenAPI document. The API never runs a sync: workers do.
+//!
+//! - [`startup`]: the router and the bound [`startup::Application`];
+//! - [`routes`]: one module per route group;
+//! - [`auth`]: tenants' JWTs and the admin token; [`error`]: errors as JSON;
+//! - [`ssrf`] and [`probe`]: which Odoo URLs may be reached, and the connection test;
+//! - [`status`], [`dashboard`], [`operator`]: what the routes compute from the store;
+//! - [`extract`], [`metrics`], [`openapi`], [`settings`], [`state`]: the plumbing.
+
+pub mod auth;
+pub mod dashboard;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod operator;
+pub mod probe;
+pub mod routes;
+pub mod settings;
+pub mod ssrf;
+pub mod startup;
+pub mod state;
+pub mod status;
+
+pub use settings::ApiSettings;
+pub use startup::{router, Application};

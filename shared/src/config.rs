@@ -37,6 +37,9 @@ pub const VARIABLES: &[&str] = &[
     "ALLOWED_PRIVATE_HOSTS",
     "ODOO_CONNECT_TIMEOUT_SECONDS",
     "ODOO_REQUEST_TIMEOUT_SECONDS",
+    "ADMIN_TOKEN",
+    "PREVIOUS_ENCRYPTION_KEYS",
+    "CORS_ALLOWED_ORIGINS",
 ];
 
 /// A setting that is missing or out of range.
@@ -82,6 +85,9 @@ struct RawSettings {
     allowed_private_hosts: String,
     odoo_connect_timeout_seconds: u64,
     odoo_request_timeout_seconds: u64,
+    admin_token: Option<String>,
+    previous_encryption_keys: String,
+    cors_allowed_origins: String,
 }
 
 impl Default for RawSettings {
@@ -107,6 +113,9 @@ impl Default for RawSettings {
             allowed_private_hosts: String::new(),
             odoo_connect_timeout_seconds: 10,
             odoo_request_timeout_seconds: 120,
+            admin_token: None,
+            previous_encryption_keys: String::new(),
+            cors_allowed_origins: String::new(),
         }
     }
 }
@@ -163,6 +172,13 @@ pub struct Settings {
     pub allowed_private_hosts: Vec<String>,
     pub odoo_connect_timeout: Duration,
     pub odoo_request_timeout: Duration,
+    /// Bearer token of the operator routes (`/admin/...`); unset disables them.
+    pub admin_token: Option<SecretString>,
+    /// Keys that still decrypt secrets sealed before a rotation (comma-separated base64).
+    pub previous_encryption_keys: Vec<EncryptionKey>,
+    /// Origins browsers may call the API from (CORS), e.g. `https://app.example.com`;
+    /// empty allows none, `*` allows any.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Settings {
@@ -308,6 +324,38 @@ impl Settings {
                 "timeouts must be at least 1 second",
             ));
         }
+        let admin_token = match non_empty(raw.admin_token) {
+            Some(token) if token.trim().len() < 32 => {
+                return Err(invalid("ADMIN_TOKEN", "must be at least 32 characters"))
+            }
+            other => other.map(|t| SecretString::from(t.trim().to_string())),
+        };
+        let previous_encryption_keys = comma_list(&raw.previous_encryption_keys)
+            .map(|k| {
+                EncryptionKey::parse(k)
+                    .map_err(|p| invalid("PREVIOUS_ENCRYPTION_KEYS", format!("each key {p}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cors_allowed_origins: Vec<String> = comma_list(&raw.cors_allowed_origins)
+            .map(|o| o.trim_end_matches('/').to_string())
+            .collect();
+        for origin in &cors_allowed_origins {
+            let valid = origin == "*"
+                || url::Url::parse(origin).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.path() == "/"
+                        && u.query().is_none()
+                });
+            if !valid {
+                return Err(invalid(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!(
+                        "{origin:?} is not an origin: use scheme://host[:port], comma-separated, or *"
+                    ),
+                ));
+            }
+        }
         Ok(Settings {
             limit_per_call: raw.limit_per_call,
             max_batch_attempts: raw.max_batch_attempts,
@@ -337,6 +385,9 @@ impl Settings {
                 .collect(),
             odoo_connect_timeout: Duration::from_secs(raw.odoo_connect_timeout_seconds),
             odoo_request_timeout: Duration::from_secs(raw.odoo_request_timeout_seconds),
+            admin_token,
+            previous_encryption_keys,
+            cors_allowed_origins,
         })
     }
 
@@ -349,6 +400,13 @@ impl Settings {
             ..ClientSettings::default()
         }
     }
+}
+
+/// The non-empty, trimmed items of a comma-separated list.
+fn comma_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -381,6 +439,18 @@ mod tests {
             ("MIN_WINDOW_MINUTES", "5000", "MIN_WINDOW_MINUTES"),
             ("BIND_ADDRESS", "localhost", "BIND_ADDRESS"),
             ("MONGO_URI", "postgres://x", "MONGO_URI"),
+            ("ADMIN_TOKEN", "short", "ADMIN_TOKEN"),
+            (
+                "PREVIOUS_ENCRYPTION_KEYS",
+                "c2hvcnQ=",
+                "PREVIOUS_ENCRYPTION_KEYS",
+            ),
+            ("CORS_ALLOWED_ORIGINS", "ftp://x", "CORS_ALLOWED_ORIGINS"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://a.com/path",
+                "CORS_ALLOWED_ORIGINS",
+            ),
         ];
         for (key, value, named) in cases {
             let err = Settings::from_pairs(&[(key, value)]).expect_err(key);

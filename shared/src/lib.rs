@@ -2,6 +2,7 @@
 //! and the per-model mapping. Later: the sync engine, the stores and the queue contracts.
 
 pub mod config;
+pub mod crypto;
 pub mod figures;
 pub mod mirror;
 pub mod modules;

@@ -47,7 +47,11 @@ const INVOICES: &[FieldSpec] = &[
     ("moveType", Kind::Text, &["move_type", "type"]),
     ("partner", Kind::Many2one, &["partner_id"]),
     ("invoiceDate", Kind::Date, &["invoice_date", "date_invoice"]),
-    ("invoiceDateDue", Kind::Date, &["invoice_date_due", "date_due"]),
+    (
+        "invoiceDateDue",
+        Kind::Date,
+        &["invoice_date_due", "date_due"],
+    ),
     ("state", Kind::Text, &["state"]),
     (
         "paymentState",
@@ -55,7 +59,11 @@ const INVOICES: &[FieldSpec] = &[
         &["payment_state", "invoice_payment_state"],
     ),
     ("amountTotal", Kind::Float, &["amount_total"]),
-    ("amountResidual", Kind::Float, &["amount_residual", "residual"]),
+    (
+        "amountResidual",
+        Kind::Float,
+        &["amount_residual", "residual"],
+    ),
     ("currency", Kind::Many2one, &["currency_id"]),
     ("company", Kind::Many2one, &["company_id"]),
 ];
@@ -106,12 +114,12 @@ impl Module {
 
     /// Maps one fetched record. `model` is only used in error messages.
     pub fn mirror(self, model: &str, raw: Record) -> Result<MirrorRecord, MappingError> {
-        let odoo_id = raw
-            .get("id")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| MappingError::MissingId {
-                model: model.to_string(),
-            })?;
+        let odoo_id =
+            raw.get("id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| MappingError::MissingId {
+                    model: model.to_string(),
+                })?;
         let write_date = match raw.get("write_date") {
             Some(Value::String(text)) => parse_datetime(text),
             _ => None,
@@ -251,12 +259,17 @@ mod tests {
             "company_id": [1, "YourCompany"], "invoice_status": "to invoice",
             "write_date": "2026-11-21 10:00:01", "create_date": "2026-11-20 09:15:00"
         }));
-        let m = Module::Sales.mirror("sale.order", raw.clone()).expect("maps");
+        let m = Module::Sales
+            .mirror("sale.order", raw.clone())
+            .expect("maps");
         assert_eq!(m.odoo_id, 7);
         assert_eq!(m.write_date.to_rfc3339(), "2026-11-21T10:00:01+00:00");
         assert!(m.active, "sale.order has no active field");
         assert_eq!(field(&m, "partnerId"), &FieldValue::Int(3));
-        assert_eq!(field(&m, "partnerName"), &FieldValue::Text("Azure Interior".into()));
+        assert_eq!(
+            field(&m, "partnerName"),
+            &FieldValue::Text("Azure Interior".into())
+        );
         assert_eq!(field(&m, "amountTotal"), &FieldValue::Float(1250.5));
         assert_eq!(field(&m, "salespersonId"), &FieldValue::Null);
         assert!(matches!(field(&m, "dateOrder"), FieldValue::DateTime(_)));
@@ -265,12 +278,19 @@ mod tests {
 
     #[test]
     fn maps_invoices_of_every_version() {
-        let v12 = record(json!({"id": 1, "number": "INV/1", "type": "out_invoice", "state": "paid",
+        let v12 = record(
+            json!({"id": 1, "number": "INV/1", "type": "out_invoice", "state": "paid",
             "date_invoice": "2026-01-02", "date_due": false, "residual": 0.0,
-            "write_date": "2026-01-02 00:00:00"}));
-        let m = Module::Invoices.mirror("account.invoice", v12).expect("maps");
+            "write_date": "2026-01-02 00:00:00"}),
+        );
+        let m = Module::Invoices
+            .mirror("account.invoice", v12)
+            .expect("maps");
         assert_eq!(field(&m, "name"), &FieldValue::Text("INV/1".into()));
-        assert_eq!(field(&m, "moveType"), &FieldValue::Text("out_invoice".into()));
+        assert_eq!(
+            field(&m, "moveType"),
+            &FieldValue::Text("out_invoice".into())
+        );
         assert_eq!(
             field(&m, "invoiceDate"),
             &FieldValue::Date(NaiveDate::from_ymd_opt(2026, 1, 2).expect("date"))
@@ -280,14 +300,22 @@ mod tests {
         let v17 = record(json!({"id": 2, "name": "INV/2", "move_type": "out_refund",
             "payment_state": "not_paid", "write_date": "2026-01-02 00:00:00"}));
         let m = Module::Invoices.mirror("account.move", v17).expect("maps");
-        assert_eq!(field(&m, "moveType"), &FieldValue::Text("out_refund".into()));
-        assert_eq!(field(&m, "paymentState"), &FieldValue::Text("not_paid".into()));
+        assert_eq!(
+            field(&m, "moveType"),
+            &FieldValue::Text("out_refund".into())
+        );
+        assert_eq!(
+            field(&m, "paymentState"),
+            &FieldValue::Text("not_paid".into())
+        );
     }
 
     #[test]
     fn archived_contacts_and_bad_records() {
-        let raw = record(json!({"id": 5, "name": "Old Co", "active": false, "is_company": true,
-            "email": false, "write_date": "2026-01-02 00:00:00"}));
+        let raw = record(
+            json!({"id": 5, "name": "Old Co", "active": false, "is_company": true,
+            "email": false, "write_date": "2026-01-02 00:00:00"}),
+        );
         let m = Module::Contacts.mirror("res.partner", raw).expect("maps");
         assert!(!m.active);
         assert_eq!(field(&m, "email"), &FieldValue::Null);

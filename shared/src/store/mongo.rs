@@ -27,11 +27,16 @@ use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use serde_json::{Map, Value};
 
 use super::{
-    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, FieldValue, Lease, LeaseInfo,
-    MirrorRecord, ModuleState, NewBatch, Prepared, ReconcileSummary, Store, StoreError,
-    StoredRecord, SyncStatus, TenantError, TenantId, TenantState, WriteSummary,
+    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, DueQuery, DueTenant, FieldValue, Lease,
+    LeaseInfo, MirrorRecord, ModuleState, NewBatch, Prepared, ReconcileSummary, Store, StoreError,
+    StoreOverview, StoredConnection, StoredRecord, SyncStatus, TenantError, TenantId, TenantState,
+    WriteSummary,
 };
 use crate::modules::{EmployeeAccess, Module};
+
+mod connection;
+mod operator;
+mod scheduling;
 
 /// Database used when the URI names none.
 const DEFAULT_DATABASE: &str = "odoo_sync";
@@ -108,6 +113,7 @@ impl MongoStore {
             false,
         )
         .await?;
+        self.ensure_scheduling_indexes().await?;
         Ok(())
     }
 
@@ -729,6 +735,19 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    async fn save_connection(
+        &self,
+        user_id: &TenantId,
+        connection: &StoredConnection,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.save_connection_impl(user_id, connection, now).await
+    }
+
+    async fn connection(&self, user_id: &TenantId) -> Result<Option<StoredConnection>, StoreError> {
+        self.connection_impl(user_id).await
+    }
+
     async fn acquire_lease(
         &self,
         user_id: &TenantId,
@@ -1002,6 +1021,52 @@ impl Store for MongoStore {
             .count_documents(filter)
             .await
             .map_err(mongo_error)
+    }
+
+    async fn due_tenants(&self, query: &DueQuery) -> Result<Vec<DueTenant>, StoreError> {
+        self.due_tenants_impl(query).await
+    }
+
+    async fn claim_enqueue(
+        &self,
+        user_ids: &[TenantId],
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<TenantId>, StoreError> {
+        self.claim_enqueue_impl(user_ids, now, stale_before).await
+    }
+
+    async fn clear_enqueue(&self, user_id: &TenantId) -> Result<(), StoreError> {
+        self.clear_enqueue_impl(user_id).await
+    }
+
+    async fn list_tenants(
+        &self,
+        after: Option<&TenantId>,
+        limit: u32,
+    ) -> Result<Vec<TenantState>, StoreError> {
+        self.list_tenants_impl(after, limit).await
+    }
+
+    async fn retry_failed_batches(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.retry_failed_batches_impl(user_id, now).await
+    }
+
+    async fn set_operator_block(
+        &self,
+        user_id: &TenantId,
+        error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.set_operator_block_impl(user_id, error, now).await
+    }
+
+    async fn overview(&self, now: DateTime<Utc>) -> Result<StoreOverview, StoreError> {
+        self.overview_impl(now).await
     }
 }
 

@@ -73,6 +73,9 @@ mod tests {
             failed: 2,
             ..BatchCounts::default()
         });
-        assert_eq!((p.pending_batches, p.failed_batches, p.progress_percentage), (2, 1, 50));
+        assert_eq!(
+            (p.pending_batches, p.failed_batches, p.progress_percentage),
+            (2, 1, 50)
+        );
     }
 }

@@ -101,7 +101,10 @@ impl<'a> WindowSizer<'a> {
             if bucket.count <= self.limits.limit {
                 buckets.push(bucket);
             } else if first == Granularity::Day {
-                for hour in self.counts(bucket.start, bucket.end, Granularity::Hour).await? {
+                for hour in self
+                    .counts(bucket.start, bucket.end, Granularity::Hour)
+                    .await?
+                {
                     self.split_if_full(hour, &mut buckets).await?;
                 }
             } else {
@@ -228,8 +231,7 @@ impl<'a> WindowSizer<'a> {
 /// Odoo answers that rule out grouped counts for this model on this server (old shapes,
 /// restricted methods) — as opposed to errors that would fail any call.
 fn grouping_unavailable(error: &OdooError) -> bool {
-    matches!(error.class(), ErrorClass::Failed)
-        && !matches!(error, OdooError::MissingModel { .. })
+    matches!(error.class(), ErrorClass::Failed) && !matches!(error, OdooError::MissingModel { .. })
 }
 
 /// Up to this many hours the whole range is counted per hour in one call (the answer has
@@ -286,7 +288,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(h: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid") + TimeDelta::hours(h.into())
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid")
+            + TimeDelta::hours(h.into())
     }
 
     fn w(s: u32, e: u32, count: u64) -> PlannedWindow {
@@ -306,7 +311,10 @@ mod tests {
     #[test]
     fn packs_buckets_into_groups_and_windows() {
         // Quiet hours: one group of 150, one window.
-        let packed = pack(&[w(0, 1, 50), w(3, 4, 100), w(5, 6, 60), w(7, 8, 10)], LIMITS);
+        let packed = pack(
+            &[w(0, 1, 50), w(3, 4, 100), w(5, 6, 60), w(7, 8, 10)],
+            LIMITS,
+        );
         assert_eq!(packed, vec![w(0, 4, 150), w(5, 8, 70)]);
         // Two quiet days: one group (one call) but two windows, none longer than 24 h.
         let packed = pack(&[w(0, 1, 10), w(23, 24, 10), w(30, 31, 10)], LIMITS);
@@ -326,7 +334,9 @@ mod tests {
             .map(|h| w(h, h + 1, if h % 24 < 19 { 6 } else { 5 }))
             .collect();
         let windows = pack(&buckets, LIMITS);
-        assert!(windows.iter().all(|x| x.end - x.start <= TimeDelta::hours(24)));
+        assert!(windows
+            .iter()
+            .all(|x| x.end - x.start <= TimeDelta::hours(24)));
         let total: u64 = windows.iter().map(|x| x.count).sum();
         assert_eq!(total, 1390);
         let counts: Vec<u64> = windows.iter().map(|x| x.count).collect();

@@ -24,6 +24,7 @@ use shared::store::{
     Batch, BatchCounts, BatchId, BatchKind, BatchStatus, Lease, MirrorRecord, NewBatch, Prepared,
     SharedStore, StoreError, SyncStatus, TenantError, TenantId,
 };
+use shared::store::{EncryptedSecret, StoredConnection};
 
 /// What every case returns: a store error fails the test with its message.
 pub type CaseResult = Result<(), StoreError>;
@@ -67,6 +68,16 @@ macro_rules! store_suite {
             raw_values_round_trip,
             document_has_camel_case_fields_and_rfc3339_dates,
             large_batch_in_one_write,
+            connection_is_saved_and_read_back,
+            save_connection_starts_a_fresh_sync,
+            delete_tenant_forgets_the_connection,
+            list_tenants_pages_in_user_id_order,
+            retry_failed_batches_gives_new_attempts,
+            operator_block_voids_the_lease_and_unblock_clears_it,
+            overview_counts_across_tenants,
+            due_tenants_lists_each_kind_of_work_once,
+            due_tenants_respects_the_limit,
+            claim_enqueue_is_exclusive_until_cleared_or_stale,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -1463,5 +1474,457 @@ pub async fn large_batch_in_one_write(store: SharedStore) -> CaseResult {
     assert_eq!(all.last().map(|r| r.odoo_id), Some(2000));
     let done = batch_by_id(&store, &id, &plan[0].id).await?;
     assert_eq!(done.fetched_count, Some(2000));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// saved connections
+
+/// A stored connection as the API makes it (the secret is opaque to the store).
+fn connection(url: &str, kind: &str, saved_secs: i64) -> StoredConnection {
+    StoredConnection {
+        url: url.into(),
+        db: "acme".into(),
+        username: "admin@acme.com".into(),
+        secret_kind: kind.into(),
+        secret: EncryptedSecret {
+            key_id: "0a1b2c3d".into(),
+            nonce: "bm9uY2Utbm9uY2U=".into(),
+            ciphertext: format!("Y2lwaGVy{saved_secs}"),
+        },
+        saved_at: ts(saved_secs),
+    }
+}
+
+pub async fn connection_is_saved_and_read_back(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    assert!(store.connection(&id).await?.is_none(), "no tenant yet");
+    let first = connection("https://acme.odoo.com", "password", 10);
+    store.save_connection(&id, &first, ts(10)).await?;
+    let state = store.tenant(&id).await?.expect("saving creates the tenant");
+    assert_eq!(state.sync_status, SyncStatus::NotStarted);
+    assert_eq!(store.connection(&id).await?, Some(first));
+
+    let other = tenant_id("tenant-2");
+    store.ensure_tenant(&other).await?;
+    assert!(
+        store.connection(&other).await?.is_none(),
+        "a tenant without a saved connection has none, and never another tenant's"
+    );
+
+    let second = connection("https://erp.acme.com/odoo", "api_key", 20);
+    store.save_connection(&id, &second, ts(20)).await?;
+    assert_eq!(
+        store.connection(&id).await?,
+        Some(second),
+        "saving replaces"
+    );
+    Ok(())
+}
+
+/// Saving again starts over: the plan, the blocking error and what prepare found are gone,
+/// the old lease is void, and the mirrored records stay until the new sync overwrites them.
+pub async fn save_connection_starts_a_fresh_sync(store: SharedStore) -> CaseResult {
+    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=3).await?;
+    add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(30),
+    )
+    .await?;
+    let blocked = TenantError {
+        code: "authentication_failed".into(),
+        message: "Odoo refused the credentials".into(),
+        at: ts(40),
+    };
+    store.set_blocked(&lease, Some(&blocked), ts(40)).await?;
+    let before = store.tenant(&id).await?.expect("exists");
+    assert!(!before.modules.is_empty());
+
+    store
+        .save_connection(
+            &id,
+            &connection("https://acme.odoo.com", "password", 50),
+            ts(50),
+        )
+        .await?;
+    let after = store.tenant(&id).await?.expect("exists");
+    assert_eq!(after.sync_status, SyncStatus::NotStarted);
+    assert!(after.blocked.is_none(), "the blocking error is cleared");
+    assert!(
+        after.modules.is_empty(),
+        "the old plan's modules are forgotten"
+    );
+    assert!(after.odoo_version.is_none() && after.protocol.is_none());
+    assert!(after.lease.is_none(), "the old lease is dropped");
+    assert!(after.fence > before.fence, "the fence moves on");
+    assert!(store.batches(&id).await?.is_empty(), "batches are dropped");
+    assert_eq!(
+        store.batch_counts(&id, BatchKind::Initial).await?,
+        BatchCounts::default()
+    );
+    assert_eq!(
+        store.record_count(&id, Module::Sales, true).await?,
+        3,
+        "mirrored records stay"
+    );
+
+    assert_lease_lost(
+        store
+            .set_sync_status(&lease, SyncStatus::Done, ts(60))
+            .await,
+        "the old holder after save_connection",
+    );
+    assert_lease_lost(
+        store.renew_lease(&lease, LONG).await,
+        "renewing the old lease",
+    );
+    let new = store
+        .acquire_lease(&id, "worker-a", LONG)
+        .await?
+        .expect("the lease is free after saving");
+    assert!(new.token > lease.token, "tokens only grow");
+    assert_lease_lost(
+        store
+            .record_prepare(&lease, &prepared(&[Module::Sales]), &[], ts(70))
+            .await,
+        "the old lease under the same holder name",
+    );
+    Ok(())
+}
+
+pub async fn delete_tenant_forgets_the_connection(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    store
+        .save_connection(
+            &id,
+            &connection("https://acme.odoo.com", "password", 10),
+            ts(10),
+        )
+        .await?;
+    store.delete_tenant(&id).await?;
+    assert!(store.connection(&id).await?.is_none());
+    let fresh = store.ensure_tenant(&id).await?;
+    assert_eq!(fresh.sync_status, SyncStatus::NotStarted);
+    assert!(
+        store.connection(&id).await?.is_none(),
+        "a tenant created again has no connection"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// operators
+
+pub async fn list_tenants_pages_in_user_id_order(store: SharedStore) -> CaseResult {
+    assert!(store.list_tenants(None, 10).await?.is_empty());
+    for name in ["carol", "alice", "bob", "dave"] {
+        store.ensure_tenant(&tenant_id(name)).await?;
+    }
+    let ids = |page: Vec<shared::store::TenantState>| -> Vec<String> {
+        page.into_iter().map(|t| t.user_id.to_string()).collect()
+    };
+    assert_eq!(
+        ids(store.list_tenants(None, 3).await?),
+        ["alice", "bob", "carol"]
+    );
+    let after = tenant_id("carol");
+    assert_eq!(ids(store.list_tenants(Some(&after), 3).await?), ["dave"]);
+    let last = tenant_id("dave");
+    assert!(store.list_tenants(Some(&last), 3).await?.is_empty());
+    Ok(())
+}
+
+pub async fn retry_failed_batches_gives_new_attempts(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    for batch in &plan {
+        store.start_batch(&lease, &batch.id, ts(20)).await?;
+    }
+    store
+        .fail_batch(&lease, &plan[0].id, "server fault", None, ts(30))
+        .await?;
+    store
+        .fail_batch(&lease, &plan[1].id, "timeout", Some(ts(500)), ts(30))
+        .await?;
+    let (other, other_lease) = leased(&store, "tenant-2").await?;
+    let other_plan = prepare(&store, &other_lease, &[Module::Sales]).await?;
+    store
+        .fail_batch(&other_lease, &other_plan[0].id, "boom", None, ts(30))
+        .await?;
+
+    assert_eq!(store.retry_failed_batches(&id, ts(40)).await?, 1);
+    let retried = batch_by_id(&store, &id, &plan[0].id).await?;
+    assert_eq!(retried.status, BatchStatus::Failed);
+    assert_eq!(retried.attempts, 0);
+    assert_eq!(retried.next_attempt_at, ts(40));
+    assert_eq!(retried.finished_at, None);
+    assert_eq!(retried.last_error.as_deref(), Some("server fault"));
+    assert!(retried.is_runnable(ts(40)));
+    let untouched = batch_by_id(&store, &id, &plan[1].id).await?;
+    assert_eq!(
+        untouched.next_attempt_at,
+        ts(500),
+        "a failed batch keeps its time"
+    );
+    assert_eq!(
+        batch_by_id(&store, &other, &other_plan[0].id).await?.status,
+        BatchStatus::PermanentlyFailed,
+        "another tenant's batches are left alone"
+    );
+    assert_eq!(store.retry_failed_batches(&id, ts(50)).await?, 0);
+    Ok(())
+}
+
+pub async fn operator_block_voids_the_lease_and_unblock_clears_it(
+    store: SharedStore,
+) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let before = store.tenant(&id).await?.expect("exists");
+    let paused = TenantError {
+        code: shared::store::PAUSED_CODE.into(),
+        message: "paused by an operator".into(),
+        at: ts(10),
+    };
+    store.set_operator_block(&id, Some(&paused), ts(10)).await?;
+    let state = store.tenant(&id).await?.expect("exists");
+    assert_eq!(state.blocked.as_ref(), Some(&paused));
+    assert!(state.lease.is_none());
+    assert!(state.fence > before.fence);
+    assert_lease_lost(
+        store.set_blocked(&lease, None, ts(20)).await,
+        "the old holder cannot unblock",
+    );
+
+    store.set_operator_block(&id, None, ts(30)).await?;
+    assert!(store.tenant(&id).await?.expect("exists").blocked.is_none());
+    let new = store
+        .acquire_lease(&id, "worker-a", LONG)
+        .await?
+        .expect("free after the unblock");
+    assert!(new.token > lease.token);
+
+    match store
+        .set_operator_block(&tenant_id("nobody"), Some(&paused), ts(40))
+        .await
+    {
+        Err(StoreError::UnknownTenant(_)) => {}
+        other => panic!("expected UnknownTenant, got {other:?}"),
+    }
+    assert!(store.tenant(&tenant_id("nobody")).await?.is_none());
+    Ok(())
+}
+
+pub async fn overview_counts_across_tenants(store: SharedStore) -> CaseResult {
+    let empty = store.overview(Utc::now()).await?;
+    assert!(empty.tenants.is_empty());
+    assert_eq!(empty.batches, BatchCounts::default());
+    assert_eq!(empty.live_leases, 0);
+
+    let (_, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=4).await?;
+    add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(30),
+    )
+    .await?;
+    let (other, _) = leased(&store, "tenant-2").await?;
+    store
+        .set_operator_block(
+            &other,
+            Some(&TenantError {
+                code: "paused".into(),
+                message: "paused".into(),
+                at: ts(5),
+            }),
+            ts(5),
+        )
+        .await?;
+    store.ensure_tenant(&tenant_id("tenant-3")).await?;
+
+    let overview = store.overview(Utc::now()).await?;
+    assert_eq!(overview.tenants.get(&SyncStatus::InProgress), Some(&1));
+    assert_eq!(overview.tenants.get(&SyncStatus::NotStarted), Some(&2));
+    assert_eq!(overview.blocked_tenants, 1);
+    assert_eq!(
+        overview.live_leases, 1,
+        "tenant-1's lease; tenant-2's was voided"
+    );
+    assert_eq!(overview.batches.done, 1);
+    assert_eq!(overview.batches.pending, 1);
+    assert_eq!(overview.records.get(&Module::Sales), Some(&4));
+    assert_eq!(overview.records.get(&Module::Contacts), Some(&0));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// scheduling (issue 4)
+
+/// The scheduler's question at the real current time (leases use the store's clock).
+fn due_query(limit: usize) -> shared::store::DueQuery {
+    let now = Utc::now();
+    shared::store::DueQuery {
+        now,
+        enqueued_before: now - chrono::TimeDelta::seconds(60),
+        incremental_before: now - chrono::TimeDelta::seconds(300),
+        reconcile_before: now - chrono::TimeDelta::days(1),
+        limit,
+    }
+}
+
+async fn due_set(
+    store: &SharedStore,
+    limit: usize,
+) -> Result<Vec<(String, shared::store::DueWork)>, StoreError> {
+    let mut due: Vec<(String, shared::store::DueWork)> = store
+        .due_tenants(&due_query(limit))
+        .await?
+        .into_iter()
+        .map(|d| (d.user_id.to_string(), d.work))
+        .collect();
+    due.sort();
+    Ok(due)
+}
+
+pub async fn due_tenants_lists_each_kind_of_work_once(store: SharedStore) -> CaseResult {
+    use shared::store::DueWork;
+    // Saved a connection: prepare.
+    store
+        .save_connection(
+            &tenant_id("t-prep"),
+            &connection("https://a.example.com", "password", 1),
+            ts(1),
+        )
+        .await?;
+    // Exists without a connection: nothing.
+    store.ensure_tenant(&tenant_id("t-bare")).await?;
+    // Planned, lease released: process.
+    let (run, lease) = leased(&store, "t-run").await?;
+    prepare(&store, &lease, &[Module::Sales]).await?;
+    store.release_lease(&lease).await?;
+    // Planned, lease still held: nothing (its worker goes on by itself).
+    let (_, held) = leased(&store, "t-held").await?;
+    prepare(&store, &held, &[Module::Sales]).await?;
+    // Done, nothing runnable, never had an incremental pass: follow-up.
+    let (done, lease) = leased(&store, "t-done").await?;
+    let batches = prepare(&store, &lease, &[Module::Contacts]).await?;
+    run_batch(&store, &lease, &batches[0], &[], None, ts(20)).await?;
+    store
+        .set_sync_status(&lease, SyncStatus::Done, ts(21))
+        .await?;
+    store.release_lease(&lease).await?;
+    // Blocked: nothing.
+    let blocked = tenant_id("t-blocked");
+    store
+        .save_connection(
+            &blocked,
+            &connection("https://b.example.com", "password", 2),
+            ts(2),
+        )
+        .await?;
+    let lease = store
+        .acquire_lease(&blocked, "worker-a", LONG)
+        .await?
+        .expect("free");
+    let error = TenantError {
+        code: "access_denied".into(),
+        message: "no".into(),
+        at: ts(3),
+    };
+    store.set_blocked(&lease, Some(&error), ts(3)).await?;
+    store.release_lease(&lease).await?;
+
+    assert_eq!(
+        due_set(&store, 10).await?,
+        vec![
+            (done.to_string(), DueWork::FollowUp),
+            ("t-prep".to_string(), DueWork::Prepare),
+            (run.to_string(), DueWork::Process),
+        ]
+    );
+    Ok(())
+}
+
+pub async fn due_tenants_respects_the_limit(store: SharedStore) -> CaseResult {
+    for i in 0..5 {
+        store
+            .save_connection(
+                &tenant_id(&format!("t-{i}")),
+                &connection("https://a.example.com", "password", 1),
+                ts(1),
+            )
+            .await?;
+    }
+    assert_eq!(due_set(&store, 2).await?.len(), 2);
+    assert_eq!(due_set(&store, 0).await?.len(), 0);
+    assert_eq!(due_set(&store, 100).await?.len(), 5);
+    Ok(())
+}
+
+pub async fn claim_enqueue_is_exclusive_until_cleared_or_stale(store: SharedStore) -> CaseResult {
+    let (a, b) = (tenant_id("t-a"), tenant_id("t-b"));
+    for id in [&a, &b] {
+        store
+            .save_connection(
+                id,
+                &connection("https://a.example.com", "password", 1),
+                ts(1),
+            )
+            .await?;
+    }
+    let unknown = tenant_id("t-unknown");
+    let now = Utc::now();
+    let stale = now - chrono::TimeDelta::seconds(60);
+    let mut won = store
+        .claim_enqueue(&[a.clone(), b.clone(), unknown], now, stale)
+        .await?;
+    won.sort();
+    assert_eq!(
+        won,
+        vec![a.clone(), b.clone()],
+        "unknown tenants are skipped"
+    );
+    assert!(
+        store
+            .claim_enqueue(&[a.clone(), b.clone()], now, stale)
+            .await?
+            .is_empty(),
+        "a second claim loses while the first is recent"
+    );
+    assert!(
+        due_set(&store, 10).await?.is_empty(),
+        "queued tenants are not due"
+    );
+
+    store.clear_enqueue(&a).await?;
+    assert_eq!(
+        due_set(&store, 10).await?.len(),
+        1,
+        "a cleared tenant is due again"
+    );
+    assert_eq!(
+        store
+            .claim_enqueue(std::slice::from_ref(&a), now, stale)
+            .await?,
+        vec![a.clone()]
+    );
+
+    // A claim older than the stale time counts as lost.
+    let later = now + chrono::TimeDelta::seconds(120);
+    assert_eq!(
+        store
+            .claim_enqueue(
+                std::slice::from_ref(&b),
+                later,
+                later - chrono::TimeDelta::seconds(60)
+            )
+            .await?,
+        vec![b.clone()]
+    );
+    store.clear_enqueue(&tenant_id("t-never")).await?;
     Ok(())
 }

@@ -5,6 +5,9 @@
 //! failing at once.
 
 mod codec;
+mod connection;
+mod operator;
+mod scheduling;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -24,9 +27,9 @@ use self::codec::{
     StoredModule, BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
 };
 use super::{
-    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, Lease, MirrorRecord, NewBatch, Prepared,
-    ReconcileSummary, Store, StoreError, StoredRecord, SyncStatus, TenantError, TenantId,
-    TenantState, WriteSummary,
+    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, DueQuery, DueTenant, Lease, MirrorRecord,
+    NewBatch, Prepared, ReconcileSummary, Store, StoreError, StoreOverview, StoredConnection,
+    StoredRecord, SyncStatus, TenantError, TenantId, TenantState, WriteSummary,
 };
 use crate::modules::Module;
 
@@ -416,6 +419,19 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn save_connection(
+        &self,
+        user_id: &TenantId,
+        connection: &StoredConnection,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.save_connection_impl(user_id, connection, now).await
+    }
+
+    async fn connection(&self, user_id: &TenantId) -> Result<Option<StoredConnection>, StoreError> {
+        self.connection_impl(user_id).await
     }
 
     async fn acquire_lease(
@@ -862,5 +878,51 @@ impl Store for SqliteStore {
         .await
         .map_err(db_err)?;
         u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("record count {count}")))
+    }
+
+    async fn due_tenants(&self, query: &DueQuery) -> Result<Vec<DueTenant>, StoreError> {
+        scheduling::due_tenants(&self.pool, query).await
+    }
+
+    async fn claim_enqueue(
+        &self,
+        user_ids: &[TenantId],
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<Vec<TenantId>, StoreError> {
+        scheduling::claim_enqueue(&self.pool, user_ids, now, stale_before).await
+    }
+
+    async fn clear_enqueue(&self, user_id: &TenantId) -> Result<(), StoreError> {
+        scheduling::clear_enqueue(&self.pool, user_id).await
+    }
+
+    async fn list_tenants(
+        &self,
+        after: Option<&TenantId>,
+        limit: u32,
+    ) -> Result<Vec<TenantState>, StoreError> {
+        self.list_tenants_impl(after, limit).await
+    }
+
+    async fn retry_failed_batches(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.retry_failed_batches_impl(user_id, now).await
+    }
+
+    async fn set_operator_block(
+        &self,
+        user_id: &TenantId,
+        error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.set_operator_block_impl(user_id, error, now).await
+    }
+
+    async fn overview(&self, now: DateTime<Utc>) -> Result<StoreOverview, StoreError> {
+        self.overview_impl(now).await
     }
 }

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 
 /// Bumped when the schema changes; stored in `PRAGMA user_version` so a later version can
 /// tell which migrations an existing file needs.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Tenants and batches. `ON DELETE CASCADE` is a safety net: `delete_tenant` deletes the
 /// children itself.
@@ -66,6 +66,42 @@ const BASE_TABLES: &[&str] = &[
     )",
 ];
 
+/// Columns added after version 1, as `(table, column, declaration)`: added to a table that
+/// lacks them, so a file made by an older version is brought up to date at open.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // Version 2: the tenant's saved Odoo connection (JSON of `StoredConnection`, the secret
+    // encrypted), NULL until one is saved.
+    ("odoosyncstatuses", "connection", "TEXT"),
+    // The scheduler's queued-job mark (issue 4), NULL when no job is queued.
+    ("odoosyncstatuses", "enqueued_at", "TEXT"),
+];
+
+/// Adds `column` to `table` unless it is there.
+async fn add_column_if_missing(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    table: &str,
+    column: &str,
+    declaration: &str,
+) -> Result<(), StoreError> {
+    let present: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM pragma_table_info(?) WHERE name = ?")
+            .bind(table)
+            .bind(column)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    if present.is_none() {
+        // Names and declarations are constants of this file.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+        )))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 /// One record table per module, named as its MongoDB collection. The primary key is the
 /// unique `{userId, odooId}` index of DESIGN.md 4.2 and serves the per-tenant id-ordered scans.
 fn record_table(module: Module) -> String {
@@ -106,6 +142,9 @@ pub(super) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+    }
+    for (table, column, declaration) in ADDED_COLUMNS {
+        add_column_if_missing(&mut tx, table, column, declaration).await?;
     }
     // PRAGMA takes no bound parameters; the value is a constant of this file.
     sqlx::query(sqlx::AssertSqlSafe(format!(

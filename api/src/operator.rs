@@ -1,0 +1,300 @@
+//! Operators' actions on tenants, shared by the admin routes and `odoo-sync admin`: list
+//! tenants with status and errors, show one with its failed batches, retry permanently
+//! failed batches, resync from scratch (the saved connection saved again), pause and resume.
+//! None of them runs a sync: workers pick the changes up.
+
+use chrono::Utc;
+use serde::Serialize;
+use shared::store::{
+    BatchCounts, BatchKind, BatchStatus, SharedStore, StoreError, SyncStatus, TenantError,
+    TenantId, TenantState, PAUSED_CODE,
+};
+use shared::sync::SyncProgress;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::status::{rfc3339, ProgressBody, StatusError};
+
+/// Longest page of tenants.
+pub const MAX_PAGE: u32 = 200;
+
+/// One tenant as operators see it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantSummary {
+    pub user_id: String,
+    pub sync_status: String,
+    pub connection_info_available: bool,
+    /// Present while the tenant is blocked (paused ones included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<StatusError>,
+    pub paused: bool,
+    /// Initial batches, as the tenant's status shows them.
+    pub progress: ProgressBody,
+    /// Permanently failed batches of every kind.
+    pub failed_batches: u64,
+    /// Failed batches waiting for another attempt.
+    pub retrying_batches: u64,
+    pub odoo_version: Option<String>,
+    pub protocol: Option<String>,
+    /// The worker holding the tenant, while its lease is live.
+    pub worker: Option<String>,
+    pub updated_at: String,
+}
+
+/// A failed batch with its error.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchFailure {
+    pub id: String,
+    pub module: String,
+    pub kind: String,
+    /// `failed` (will be retried) or `permanently_failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub window_start: String,
+    pub window_end: String,
+}
+
+/// One tenant with its failed batches.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantDetail {
+    #[serde(flatten)]
+    pub summary: TenantSummary,
+    pub failures: Vec<BatchFailure>,
+}
+
+/// A page of tenants.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantPage {
+    pub tenants: Vec<TenantSummary>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    pub user_id: String,
+    /// `retry`, `resync`, `pause` or `resume`.
+    pub action: String,
+    /// Batches given new attempts (retry only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retried_batches: Option<u64>,
+}
+
+/// Why an action could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("tenant {0} does not exist")]
+    UnknownTenant(String),
+    #[error("tenant {0} has no saved connection to sync from")]
+    NoConnection(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for OperatorError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnknownTenant(id) => OperatorError::UnknownTenant(id),
+            other => OperatorError::Store(other),
+        }
+    }
+}
+
+impl From<OperatorError> for ApiError {
+    fn from(e: OperatorError) -> Self {
+        match e {
+            OperatorError::UnknownTenant(_) => ApiError::NotFound {
+                code: "unknown_tenant",
+                message: e.to_string(),
+            },
+            OperatorError::NoConnection(_) => ApiError::Conflict {
+                code: "no_connection",
+                message: e.to_string(),
+            },
+            OperatorError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn add_counts(a: BatchCounts, b: BatchCounts) -> BatchCounts {
+    BatchCounts {
+        pending: a.pending + b.pending,
+        in_progress: a.in_progress + b.in_progress,
+        done: a.done + b.done,
+        failed: a.failed + b.failed,
+        permanently_failed: a.permanently_failed + b.permanently_failed,
+    }
+}
+
+async fn summary(store: &SharedStore, state: TenantState) -> Result<TenantSummary, StoreError> {
+    let id = &state.user_id;
+    let initial = store.batch_counts(id, BatchKind::Initial).await?;
+    let mut all = initial;
+    for kind in [BatchKind::Incremental, BatchKind::Reconcile] {
+        all = add_counts(all, store.batch_counts(id, kind).await?);
+    }
+    let progress = if state.sync_status == SyncStatus::NotStarted {
+        SyncProgress::not_started()
+    } else {
+        SyncProgress::from_counts(&initial)
+    };
+    let now = Utc::now();
+    Ok(TenantSummary {
+        user_id: id.to_string(),
+        sync_status: state.sync_status.as_str().into(),
+        connection_info_available: store.connection(id).await?.is_some(),
+        paused: state
+            .blocked
+            .as_ref()
+            .is_some_and(|b| b.code == PAUSED_CODE),
+        error: state.blocked.map(|e| StatusError {
+            code: e.code,
+            message: e.message,
+            at: rfc3339(e.at),
+        }),
+        progress: progress.into(),
+        failed_batches: all.permanently_failed,
+        retrying_batches: all.failed,
+        odoo_version: state.odoo_version,
+        protocol: state.protocol,
+        worker: state.lease.filter(|l| l.expires_at > now).map(|l| l.holder),
+        updated_at: rfc3339(state.updated_at),
+    })
+}
+
+/// Tenants after `after`, at most `limit` (capped at [`MAX_PAGE`]).
+pub async fn list(
+    store: &SharedStore,
+    after: Option<&TenantId>,
+    limit: u32,
+) -> Result<TenantPage, StoreError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let states = store.list_tenants(after, limit).await?;
+    let next_cursor = (states.len() == limit as usize)
+        .then(|| states.last().map(|s| s.user_id.to_string()))
+        .flatten();
+    let mut tenants = Vec::with_capacity(states.len());
+    for state in states {
+        tenants.push(summary(store, state).await?);
+    }
+    Ok(TenantPage {
+        tenants,
+        next_cursor,
+    })
+}
+
+/// One tenant with its failed batches.
+pub async fn detail(
+    store: &SharedStore,
+    user_id: &TenantId,
+) -> Result<TenantDetail, OperatorError> {
+    let state = store
+        .tenant(user_id)
+        .await?
+        .ok_or_else(|| OperatorError::UnknownTenant(user_id.to_string()))?;
+    let failures = store
+        .batches(user_id)
+        .await?
+        .into_iter()
+        .filter(|b| {
+            matches!(
+                b.status,
+                BatchStatus::Failed | BatchStatus::PermanentlyFailed
+            )
+        })
+        .map(|b| BatchFailure {
+            id: b.id.to_string(),
+            module: b.module.as_str().into(),
+            kind: b.kind.as_str().into(),
+            status: b.status.as_str().into(),
+            attempts: b.attempts,
+            last_error: b.last_error,
+            window_start: rfc3339(b.window_start),
+            window_end: rfc3339(b.window_end),
+        })
+        .collect();
+    Ok(TenantDetail {
+        summary: summary(store, state).await?,
+        failures,
+    })
+}
+
+async fn existing(store: &SharedStore, user_id: &TenantId) -> Result<TenantState, OperatorError> {
+    store
+        .tenant(user_id)
+        .await?
+        .ok_or_else(|| OperatorError::UnknownTenant(user_id.to_string()))
+}
+
+/// Gives the tenant's permanently failed batches new attempts.
+pub async fn retry(store: &SharedStore, user_id: &TenantId) -> Result<ActionResult, OperatorError> {
+    existing(store, user_id).await?;
+    let retried = store.retry_failed_batches(user_id, Utc::now()).await?;
+    tracing::info!(tenant = %user_id, retried, "operator retried failed batches");
+    Ok(ActionResult {
+        user_id: user_id.to_string(),
+        action: "retry".into(),
+        retried_batches: Some(retried),
+    })
+}
+
+/// Starts the tenant's sync over from scratch with its saved connection.
+pub async fn resync(
+    store: &SharedStore,
+    user_id: &TenantId,
+) -> Result<ActionResult, OperatorError> {
+    existing(store, user_id).await?;
+    let connection = store
+        .connection(user_id)
+        .await?
+        .ok_or_else(|| OperatorError::NoConnection(user_id.to_string()))?;
+    store
+        .save_connection(user_id, &connection, Utc::now())
+        .await?;
+    tracing::info!(tenant = %user_id, "operator restarted the sync from scratch");
+    Ok(ActionResult {
+        user_id: user_id.to_string(),
+        action: "resync".into(),
+        retried_batches: None,
+    })
+}
+
+/// Pauses the tenant: no work runs until it is resumed; a batch in flight writes nothing.
+pub async fn pause(store: &SharedStore, user_id: &TenantId) -> Result<ActionResult, OperatorError> {
+    let now = Utc::now();
+    let paused = TenantError {
+        code: PAUSED_CODE.into(),
+        message: "paused by an operator".into(),
+        at: now,
+    };
+    store
+        .set_operator_block(user_id, Some(&paused), now)
+        .await?;
+    tracing::info!(tenant = %user_id, "operator paused the tenant");
+    Ok(ActionResult {
+        user_id: user_id.to_string(),
+        action: "pause".into(),
+        retried_batches: None,
+    })
+}
+
+/// Resumes a paused tenant, or unblocks one stopped by an error a person has fixed.
+pub async fn resume(
+    store: &SharedStore,
+    user_id: &TenantId,
+) -> Result<ActionResult, OperatorError> {
+    store.set_operator_block(user_id, None, Utc::now()).await?;
+    tracing::info!(tenant = %user_id, "operator resumed the tenant");
+    Ok(ActionResult {
+        user_id: user_id.to_string(),
+        action: "resume".into(),
+        retried_batches: None,
+    })
+}

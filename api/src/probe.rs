@@ -1,0 +1,125 @@
+//! Tests a tenant's Odoo connection before it is saved: the URL's addresses are checked
+//! (see [`crate::ssrf`]), then the real client detects the protocol, reads the version,
+//! authenticates and reads which of the synced apps are installed. The outcome maps onto
+//! the API's statuses: 400 for a refused URL, 422 when Odoo refuses, 502 when it cannot be
+//! reached.
+
+use std::time::Instant;
+
+use shared::modules::Module;
+use shared::odoo::{ClientSettings, ConnectionInfo, OdooClient, OdooError};
+
+use crate::error::ApiError;
+use crate::metrics::ApiMetrics;
+use crate::ssrf::{AddressPolicy, SsrfError};
+
+/// What the test found.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    pub odoo_version: String,
+    pub protocol: String,
+    /// The synced modules whose apps are installed.
+    pub modules: Vec<Module>,
+}
+
+/// Why the test failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    UrlNotAllowed(#[from] SsrfError),
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+}
+
+impl From<ProbeError> for ApiError {
+    fn from(error: ProbeError) -> ApiError {
+        match error {
+            ProbeError::UrlNotAllowed(e) => ApiError::BadRequest {
+                code: "url_not_allowed",
+                message: e.to_string(),
+                field: Some("url".into()),
+            },
+            ProbeError::Odoo(e) => odoo_error(&e),
+        }
+    }
+}
+
+/// An Odoo error as the caller of save-connection sees it. `OdooError`'s messages never
+/// carry the secret.
+fn odoo_error(error: &OdooError) -> ApiError {
+    let message = error.to_string();
+    match error {
+        OdooError::AuthenticationFailed { .. } => ApiError::OdooRefused {
+            code: "odoo_authentication_failed",
+            message,
+        },
+        OdooError::LoginThrottled => ApiError::OdooRefused {
+            code: "odoo_login_throttled",
+            message,
+        },
+        OdooError::AccessDenied { .. } => ApiError::OdooRefused {
+            code: "odoo_access_denied",
+            message,
+        },
+        OdooError::UnknownDatabase { .. } => ApiError::OdooRefused {
+            code: "odoo_unknown_database",
+            message,
+        },
+        OdooError::ApiUnavailable { .. } => ApiError::OdooRefused {
+            code: "odoo_api_unavailable",
+            message,
+        },
+        OdooError::InvalidSetting(_) => ApiError::BadRequest {
+            code: "invalid_connection",
+            message,
+            field: None,
+        },
+        OdooError::Transient { .. } | OdooError::RateLimited { .. } => ApiError::OdooUnreachable {
+            code: "odoo_unreachable",
+            message,
+        },
+        OdooError::Protocol(_)
+        | OdooError::ServerFault { .. }
+        | OdooError::MissingModel { .. }
+        | OdooError::InvalidField { .. } => ApiError::OdooUnreachable {
+            code: "odoo_bad_response",
+            message,
+        },
+    }
+}
+
+/// Runs the test.
+pub async fn test_connection(
+    info: &ConnectionInfo,
+    policy: &AddressPolicy,
+    settings: &ClientSettings,
+    metrics: &ApiMetrics,
+) -> Result<ProbeReport, ProbeError> {
+    policy.check_url(info.url.as_url()).await?;
+    let started = Instant::now();
+    let (http, refusals) = policy.guarded_client(settings)?;
+    let result = async {
+        let client = OdooClient::connect_with(http, info.clone(), settings, None).await?;
+        let apps = client
+            .installed_apps(&Module::ALL.map(Module::app_probe))
+            .await?;
+        Ok::<_, OdooError>(ProbeReport {
+            odoo_version: client.version().to_string(),
+            protocol: client.protocol().to_string(),
+            modules: Module::ALL
+                .into_iter()
+                .filter(|m| apps.contains(m.app()))
+                .collect(),
+        })
+    }
+    .await;
+    metrics.observe_probe(started.elapsed(), result.as_ref().err());
+    match result {
+        Ok(report) => Ok(report),
+        // A refused address or redirect surfaces as a transport error: say what it was.
+        Err(e) => Err(match refusals.first() {
+            Some(refused) => ProbeError::UrlNotAllowed(refused),
+            None => ProbeError::Odoo(e),
+        }),
+    }
+}

@@ -1,0 +1,132 @@
+//! The operator routes under `/admin` (bearer `ADMIN_TOKEN`): tenants with status and
+//! errors, one tenant with its failed batches, and the actions retry, resync, pause and
+//! resume (see [`crate::operator`]).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use shared::store::TenantId;
+use utoipa::IntoParams;
+
+use crate::auth::Operator;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::QueryParams;
+use crate::operator::{self, ActionResult, TenantDetail, TenantPage};
+use crate::state::AppState;
+
+/// Paging of the tenant list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantsQuery {
+    /// The `nextCursor` of the previous page (a user id).
+    pub after: Option<String>,
+    /// Tenants per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+fn user_id(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(raw).map_err(|e| ApiError::invalid_field("userId", e.to_string()))
+}
+
+/// Tenants with their status, progress and errors.
+#[utoipa::path(get, path = "/admin/tenants", tag = "operator",
+    security(("admin" = [])),
+    params(TenantsQuery),
+    responses(
+        (status = 200, description = "A page of tenants", body = TenantPage),
+        (status = 400, description = "Invalid paging", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "Operator routes are disabled (no ADMIN_TOKEN)", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    _: Operator,
+    QueryParams(query): QueryParams<TenantsQuery>,
+) -> Result<Json<TenantPage>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=operator::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            "limit must be between 1 and 200",
+        ));
+    }
+    let after = query.after.as_deref().map(user_id).transpose()?;
+    Ok(Json(
+        operator::list(&state.store, after.as_ref(), limit).await?,
+    ))
+}
+
+/// One tenant with its failed batches and their errors.
+#[utoipa::path(get, path = "/admin/tenants/{userId}", tag = "operator",
+    security(("admin" = [])),
+    params(("userId" = String, Path, description = "The tenant's user id")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantDetail),
+        (status = 400, description = "Invalid user id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "Operator routes are disabled", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ))]
+pub async fn tenant(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(raw): Path<String>,
+) -> Result<Json<TenantDetail>, ApiError> {
+    let id = user_id(&raw)?;
+    Ok(Json(operator::detail(&state.store, &id).await?))
+}
+
+macro_rules! action_route {
+    ($name:ident, $path:literal, $summary:literal, $call:path) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "operator",
+            security(("admin" = [])),
+            params(("userId" = String, Path, description = "The tenant's user id")),
+            responses(
+                (status = 200, description = "Done", body = ActionResult),
+                (status = 400, description = "Invalid user id", body = ErrorBody),
+                (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+                (status = 403, description = "Operator routes are disabled", body = ErrorBody),
+                (status = 404, description = "No such tenant", body = ErrorBody),
+                (status = 409, description = "The tenant has no saved connection (resync)", body = ErrorBody),
+                (status = 503, description = "Store unavailable", body = ErrorBody),
+            ))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            _: Operator,
+            Path(raw): Path<String>,
+        ) -> Result<Json<ActionResult>, ApiError> {
+            let id = user_id(&raw)?;
+            Ok(Json($call(&state.store, &id).await?))
+        }
+    };
+}
+
+action_route!(
+    retry,
+    "/admin/tenants/{userId}/retry",
+    "Gives the tenant's permanently failed batches new attempts.",
+    operator::retry
+);
+action_route!(
+    resync,
+    "/admin/tenants/{userId}/resync",
+    "Starts the tenant's sync over from scratch with its saved connection.",
+    operator::resync
+);
+action_route!(
+    pause,
+    "/admin/tenants/{userId}/pause",
+    "Pauses the tenant: no work runs until it is resumed.",
+    operator::pause
+);
+action_route!(
+    resume,
+    "/admin/tenants/{userId}/resume",
+    "Resumes a paused tenant (or unblocks one whose error a person has fixed).",
+    operator::resume
+);

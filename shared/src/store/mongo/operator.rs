@@ -1,0 +1,162 @@
+//! Operators' queries and actions on MongoDB (issue 5): tenants page by page, retrying
+//! permanently failed batches, an operator's block, and counts across every tenant.
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+
+use super::{count_slot, date, mongo_error, tenant_from_doc, Fields, MongoStore};
+use crate::modules::Module;
+use crate::store::{
+    BatchStatus, StoreError, StoreOverview, SyncStatus, TenantError, TenantId, TenantState,
+};
+
+impl MongoStore {
+    pub(super) async fn list_tenants_impl(
+        &self,
+        after: Option<&TenantId>,
+        limit: u32,
+    ) -> Result<Vec<TenantState>, StoreError> {
+        let filter = match after {
+            Some(after) => doc! { "userId": { "$gt": after.as_str() } },
+            None => doc! {},
+        };
+        let docs: Vec<Document> = self
+            .tenants()
+            .find(filter)
+            .sort(doc! { "userId": 1 })
+            .limit(i64::from(limit))
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        docs.iter().map(tenant_from_doc).collect()
+    }
+
+    pub(super) async fn retry_failed_batches_impl(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let updated = self
+            .batches_coll()
+            .update_many(
+                doc! {
+                    "userId": user_id.as_str(),
+                    "status": BatchStatus::PermanentlyFailed.as_str(),
+                },
+                doc! { "$set": {
+                    "status": BatchStatus::Failed.as_str(),
+                    "attempts": 0_i64,
+                    "nextAttemptAt": date(now),
+                    "finishedAt": Bson::Null,
+                    "updatedAt": date(now),
+                } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        Ok(updated.modified_count)
+    }
+
+    pub(super) async fn set_operator_block_impl(
+        &self,
+        user_id: &TenantId,
+        error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let filter = doc! { "userId": user_id.as_str() };
+        let update = match error {
+            Some(e) => doc! {
+                "$set": {
+                    "blocked": { "code": &e.code, "message": &e.message, "at": date(e.at) },
+                    "lease": Bson::Null,
+                    "updatedAt": date(now),
+                },
+                "$inc": { "fence": 1_i64 },
+            },
+            None => doc! { "$set": { "blocked": Bson::Null, "updatedAt": date(now) } },
+        };
+        let updated = self
+            .tenants()
+            .update_one(filter, update)
+            .await
+            .map_err(mongo_error)?;
+        if updated.matched_count == 0 {
+            return Err(StoreError::UnknownTenant(user_id.to_string()));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn overview_impl(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<StoreOverview, StoreError> {
+        let mut overview = StoreOverview::default();
+        for (status, n) in self.group_count(TenantsOrBatches::Tenants).await? {
+            let status: SyncStatus = status
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("tenant syncStatus {status:?}")))?;
+            *overview.tenants.entry(status).or_default() += n;
+        }
+        for (status, n) in self.group_count(TenantsOrBatches::Batches).await? {
+            let status: BatchStatus = status
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("batch status {status:?}")))?;
+            *count_slot(&mut overview.batches, status) += n;
+        }
+        overview.blocked_tenants = self
+            .tenants()
+            .count_documents(doc! { "blocked": { "$ne": Bson::Null } })
+            .await
+            .map_err(mongo_error)?;
+        overview.live_leases = self
+            .tenants()
+            .count_documents(doc! { "lease.expiresAt": { "$gt": date(now) } })
+            .await
+            .map_err(mongo_error)?;
+        for module in Module::ALL {
+            let live = self
+                .records(module)
+                .count_documents(doc! { "deletedAt": Bson::Null })
+                .await
+                .map_err(mongo_error)?;
+            overview.records.insert(module, live);
+        }
+        Ok(overview)
+    }
+
+    /// Documents of the collection counted by their status field.
+    async fn group_count(&self, what: TenantsOrBatches) -> Result<Vec<(String, u64)>, StoreError> {
+        let (collection, field) = match what {
+            TenantsOrBatches::Tenants => (self.tenants(), "$syncStatus"),
+            TenantsOrBatches::Batches => (self.batches_coll(), "$status"),
+        };
+        let groups: Vec<Document> = collection
+            .aggregate(vec![
+                doc! { "$group": { "_id": field, "n": { "$sum": 1_i64 } } },
+            ])
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        groups
+            .iter()
+            .map(|group| {
+                let f = Fields::new(group, "status count");
+                Ok((
+                    f.str("_id")?.to_string(),
+                    u64::try_from(f.i64("n")?).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Which collection [`MongoStore::group_count`] counts.
+#[derive(Debug, Clone, Copy)]
+enum TenantsOrBatches {
+    Tenants,
+    Batches,
+}

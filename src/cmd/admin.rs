@@ -1,0 +1,148 @@
+//! `odoo-sync admin`: the operator routes' actions from a shell, on the same store
+//! (`MONGO_URI`, else SQLite in `DATA_DIR`): list tenants with status and errors, show one,
+//! retry its permanently failed batches, resync it from scratch, pause and resume it, and
+//! mint a tenant token for trying the API. Queue inspection is the worker's (issue 4).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use api::operator::{self, TenantSummary};
+use clap::{Args, Subcommand};
+use shared::config::Settings;
+use shared::store::TenantId;
+
+use super::store::open_store;
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// A TOML file with settings (same keys as the environment variables, in lower case).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    action: AdminAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminAction {
+    /// List tenants with status, progress and errors.
+    Tenants {
+        /// Start after this user id.
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one tenant with its failed batches.
+    Show { user_id: String },
+    /// Give the tenant's permanently failed batches new attempts.
+    Retry { user_id: String },
+    /// Start the tenant's sync over from scratch with its saved connection.
+    Resync { user_id: String },
+    /// Pause the tenant: no work runs until it is resumed.
+    Pause { user_id: String },
+    /// Resume a paused tenant (or unblock one whose error was fixed).
+    Resume { user_id: String },
+    /// Print a tenant token (HS256 with JWT_SECRET) for trying the API.
+    Token {
+        user_id: String,
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
+}
+
+fn tenant(raw: &str) -> anyhow::Result<TenantId> {
+    Ok(TenantId::parse(raw)?)
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn print_row(t: &TenantSummary) {
+    let error = t
+        .error
+        .as_ref()
+        .map(|e| format!("{}: {}", e.code, e.message))
+        .unwrap_or_default();
+    println!(
+        "{:<32} {:<12} {:>4}% {:>5}/{:<5} failed {:<4} {}",
+        t.user_id,
+        t.sync_status,
+        t.progress.progress_percentage,
+        t.progress.completed_batches,
+        t.progress.total_batches,
+        t.failed_batches,
+        error
+    );
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref())?;
+    if let AdminAction::Token { user_id, hours } = &args.action {
+        let secret = settings
+            .jwt_secret
+            .as_ref()
+            .context("JWT_SECRET is not set")?;
+        let token = api::auth::issue_token(
+            secret,
+            &tenant(user_id)?,
+            Duration::from_secs(hours.saturating_mul(3600)),
+        )?;
+        println!("{token}");
+        return Ok(());
+    }
+    let store = open_store(&settings).await?;
+    match args.action {
+        AdminAction::Tenants { after, limit } => {
+            let after = after.as_deref().map(tenant).transpose()?;
+            let page = operator::list(&store, after.as_ref(), limit).await?;
+            if args.json {
+                return print_json(&page);
+            }
+            for t in &page.tenants {
+                print_row(t);
+            }
+            if let Some(next) = page.next_cursor {
+                println!("… more: --after {next}");
+            }
+        }
+        AdminAction::Show { user_id } => {
+            let detail = operator::detail(&store, &tenant(&user_id)?).await?;
+            if args.json {
+                return print_json(&detail);
+            }
+            print_row(&detail.summary);
+            for f in &detail.failures {
+                println!(
+                    "  {} {} {}..{} {} after {} attempts: {}",
+                    f.module,
+                    f.kind,
+                    f.window_start,
+                    f.window_end,
+                    f.status,
+                    f.attempts,
+                    f.last_error.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        AdminAction::Retry { user_id } => {
+            print_json(&operator::retry(&store, &tenant(&user_id)?).await?)?
+        }
+        AdminAction::Resync { user_id } => {
+            print_json(&operator::resync(&store, &tenant(&user_id)?).await?)?
+        }
+        AdminAction::Pause { user_id } => {
+            print_json(&operator::pause(&store, &tenant(&user_id)?).await?)?
+        }
+        AdminAction::Resume { user_id } => {
+            print_json(&operator::resume(&store, &tenant(&user_id)?).await?)?
+        }
+        AdminAction::Token { .. } => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! A worker process: apalis workers fetching tenant jobs from the queue and handing them to
+//! the shared [`JobRunner`], under a small supervisor.
+//!
+//! The supervisor restarts an apalis worker that stops with an error (a Redis restart ends
+//! `run()` with an error, and a worker that is not restarted stays dead), each time under a
+//! new name (a name reused within the orphan window is refused), after a growing pause. When
+//! restarts keep failing it gives up and the process exits non-zero, for the orchestrator to
+//! restart it. On shutdown it stops fetching, gives running jobs the grace period, and
+//! releases the leases of jobs still running after it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::layers::WorkerBuilderExt;
+use apalis_core::backend::ext::BackendExt;
+use apalis_core::error::WorkerError;
+use apalis_core::task::data::Data;
+use apalis_core::worker::builder::WorkerBuilder;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use crate::job::{Incoming, JobCodec};
+use crate::queue::{QueueSettings, RedisQueue, SqliteQueue};
+use crate::runner::JobRunner;
+
+/// How a worker process runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Tenants worked on at once by this process (`WORKER_CONCURRENCY`).
+    pub concurrency: usize,
+    /// apalis workers in this process; the concurrency is split between them. More than one
+    /// lets jobs run on several cores.
+    pub fetchers: usize,
+    pub queue: QueueSettings,
+    /// Consecutive failed restarts (each within `healthy_after` of its start) before giving up.
+    pub max_failed_restarts: u32,
+    /// A worker that ran this long counts as healthy: its failure starts a fresh count.
+    pub healthy_after: Duration,
+    /// Prefix of the apalis worker names (host and pid are added).
+    pub name: String,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            concurrency: 32,
+            fetchers: 2,
+            queue: QueueSettings::default(),
+            max_failed_restarts: 30,
+            healthy_after: Duration::from_secs(60),
+            name: "worker".into(),
+        }
+    }
+}
+
+/// Why a worker process stopped other than by a requested shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerProcessError {
+    #[error("queue worker {name} kept failing ({failures} restarts in a row), last error: {last}")]
+    GaveUp {
+        name: String,
+        failures: u32,
+        last: String,
+    },
+}
+
+type RunOne =
+    Arc<dyn Fn(String, usize) -> BoxFuture<'static, Result<(), WorkerError>> + Send + Sync>;
+
+/// Runs workers on the Redis queue until shutdown (then `Ok`) or until they keep failing.
+pub async fn run_redis(
+    runner: Arc<JobRunner>,
+    queue: RedisQueue,
+    options: WorkerOptions,
+) -> Result<(), WorkerProcessError> {
+    let poll = options.queue.poll_interval;
+    let run_one: RunOne = {
+        let runner = runner.clone();
+        Arc::new(move |name: String, concurrency: usize| {
+            let backend = queue
+                .storage()
+                .with_codec(JobCodec)
+                .poll_with_interval(poll);
+            let worker = WorkerBuilder::new(name)
+                .backend(backend)
+                .data(runner.clone())
+                .concurrency(concurrency)
+                .build(handle_job);
+            worker.run().boxed()
+        })
+    };
+    supervise(runner, run_one, options).await
+}
+
+/// Runs workers on the SQLite queue (standalone mode) until shutdown.
+pub async fn run_sqlite(
+    runner: Arc<JobRunner>,
+    queue: SqliteQueue,
+    options: WorkerOptions,
+) -> Result<(), WorkerProcessError> {
+    let poll = options.queue.poll_interval;
+    let run_one: RunOne = {
+        let runner = runner.clone();
+        Arc::new(move |name: String, concurrency: usize| {
+            let backend = queue
+                .storage()
+                .with_codec(JobCodec)
+                .poll_with_interval(poll);
+            let worker = WorkerBuilder::new(name)
+                .backend(backend)
+                .data(runner.clone())
+                .concurrency(concurrency)
+                .build(handle_job);
+            worker.run().boxed()
+        })
+    };
+    supervise(runner, run_one, options).await
+}
+
+async fn handle_job(
+    incoming: Incoming,
+    runner: Data<Arc<JobRunner>>,
+) -> Result<String, Infallible> {
+    Ok(runner.handle(incoming).await.as_str().to_string())
+}
+
+/// Runs `options.fetchers` supervised workers; on shutdown waits for them up to the grace
+/// period, then releases the leases of jobs still running.
+async fn supervise(
+    runner: Arc<JobRunner>,
+    run_one: RunOne,
+    options: WorkerOptions,
+) -> Result<(), WorkerProcessError> {
+    let shutdown = runner.shutdown().clone();
+    let fetchers = options.fetchers.clamp(1, options.concurrency.max(1));
+    let per_fetcher = options.concurrency.div_ceil(fetchers).max(1);
+    let base = format!(
+        "{}-{}-{}-{}",
+        options.name,
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let mut loops = tokio::task::JoinSet::new();
+    for index in 0..fetchers {
+        loops.spawn(restart_loop(
+            format!("{base}-{index}"),
+            per_fetcher,
+            run_one.clone(),
+            shutdown.clone(),
+            options.clone(),
+        ));
+    }
+    tracing::info!(name = %base, concurrency = options.concurrency, fetchers, "worker started");
+
+    let mut failure = None;
+    tokio::select! {
+        _ = shutdown.triggered() => {}
+        Some(joined) = loops.join_next() => {
+            // A fetcher gave up: stop the others the same way as on a signal.
+            if let Ok(Err(e)) = joined {
+                failure = Some(e);
+            }
+            shutdown.trigger();
+        }
+    }
+    let grace = shutdown.grace();
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(joined) = loops.join_next().await {
+            if let Ok(Err(e)) = joined {
+                failure.get_or_insert(e);
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        let running = shutdown.in_flight().len();
+        tracing::warn!(
+            running,
+            "grace period over; abandoning the jobs still running"
+        );
+        loops.abort_all();
+        while loops.join_next().await.is_some() {}
+    }
+    let engine = runner.engine();
+    let released = shutdown
+        .release_leases(engine.store(), engine.holder())
+        .await;
+    tracing::info!(released, "worker stopped");
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One fetcher: runs an apalis worker until shutdown, restarting it when it fails.
+async fn restart_loop(
+    base: String,
+    concurrency: usize,
+    run_one: RunOne,
+    shutdown: crate::shutdown::Shutdown,
+    options: WorkerOptions,
+) -> Result<(), WorkerProcessError> {
+    let mut failures: u32 = 0;
+    for restart in 0.. {
+        let name = format!("{base}-r{restart}");
+        let started = tokio::time::Instant::now();
+        let mut run = run_one(name.clone(), concurrency);
+        let result = tokio::select! {
+            result = &mut run => result,
+            _ = shutdown.triggered() => {
+                // Stop fetching: apalis stops on its shutdown; dropping the run future would
+                // cancel running jobs, so let it finish them (the caller bounds the wait).
+                run.await
+            }
+        };
+        if shutdown.is_triggered() {
+            return Ok(());
+        }
+        let error = match result {
+            Ok(()) => "the worker stopped by itself".to_string(),
+            Err(e) => e.to_string(),
+        };
+        failures = if started.elapsed() >= options.healthy_after {
+            1
+        } else {
+            failures + 1
+        };
+        if failures > options.max_failed_restarts {
+            tracing::error!(worker = %name, failures, %error, "queue worker keeps failing; giving up");
+            return Err(WorkerProcessError::GaveUp {
+                name,
+                failures,
+                last: error,
+            });
+        }
+        let pause = Duration::from_millis(250 * u64::from(failures.min(20)));
+        tracing::warn!(worker = %name, %error, "queue worker stopped; restarting in {pause:?}");
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.triggered() => return Ok(()),
+        }
+    }
+    Ok(())
+}

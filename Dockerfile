@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The one image of every role (api, worker, scheduler, standalone): the `odoo-sync` binary built
 # in a Rust stage, copied into a small Debian runtime that runs it as a non-root user.
 # The role is the command: `docker run IMAGE worker`; the compose file sets it per service.

@@ -94,7 +94,12 @@ if ! st_ok; then
     if ! st_ok; then
         log "installing schemathesis==$SCHEMATHESIS_VERSION into $ST_VENV"
         rm -rf "$ST_VENV"
-        python3 -m venv "$ST_VENV" || die "python3 -m venv $ST_VENV failed"
+        if ! python3 -m venv "$ST_VENV"; then
+            # Some images ship ensurepip but not the rest of venv's support: install it, retry.
+            rm -rf "$ST_VENV"
+            apt_install python3-venv
+            python3 -m venv "$ST_VENV" || die "python3 -m venv $ST_VENV failed"
+        fi
         "$ST_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
             "schemathesis==$SCHEMATHESIS_VERSION" ||
             die "pip install schemathesis==$SCHEMATHESIS_VERSION failed (PyPI unreachable?)"

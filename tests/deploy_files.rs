@@ -93,7 +93,11 @@ fn compose_has_every_role() {
     for name in ["mongo", "redis", "api", "scheduler", "worker"] {
         service(&compose, name);
     }
-    for (name, role) in [("api", "api"), ("scheduler", "scheduler"), ("worker", "worker")] {
+    for (name, role) in [
+        ("api", "api"),
+        ("scheduler", "scheduler"),
+        ("worker", "worker"),
+    ] {
         let words = command(service(&compose, name));
         assert_eq!(words.first().map(String::as_str), Some(role), "{name}");
         assert!(
@@ -112,18 +116,23 @@ fn mongo_is_a_replica_set_and_redis_keeps_an_aof() {
     let compose = compose();
     let mongo = command(service(&compose, "mongo"));
     assert!(mongo.iter().any(|w| w == "--replSet"), "mongo: {mongo:?}");
-    let healthcheck = serde_yaml::to_string(&service(&compose, "mongo")["healthcheck"])
-        .expect("healthcheck");
+    let healthcheck =
+        serde_yaml::to_string(&service(&compose, "mongo")["healthcheck"]).expect("healthcheck");
     assert!(
         healthcheck.contains("rs.initiate"),
         "the mongo health check initiates the replica set"
     );
     let redis = command(service(&compose, "redis"));
-    let aof = redis.windows(2).any(|w| w[0] == "--appendonly" && w[1] == "yes");
+    let aof = redis
+        .windows(2)
+        .any(|w| w[0] == "--appendonly" && w[1] == "yes");
     assert!(aof, "redis: {redis:?}");
     for (name, target) in [("mongo", "/data/db"), ("redis", "/data")] {
         let volumes = serde_yaml::to_string(&service(&compose, name)["volumes"]).expect("volumes");
-        assert!(volumes.contains(target), "{name} keeps {target} in a volume");
+        assert!(
+            volumes.contains(target),
+            "{name} keeps {target} in a volume"
+        );
     }
 }
 
@@ -132,7 +141,10 @@ fn worker_can_scale() {
     let compose = compose();
     let worker = service(&compose, "worker");
     for fixed in ["container_name", "ports", "hostname"] {
-        assert!(!worker.contains_key(fixed), "worker has {fixed}: it could not scale");
+        assert!(
+            !worker.contains_key(fixed),
+            "worker has {fixed}: it could not scale"
+        );
     }
     // Compose gives a stopping container stop_grace_period (10 s by default) before SIGKILL;
     // it must outlast the worker's own grace period.
@@ -149,7 +161,10 @@ fn worker_can_scale() {
         .map(|(_, v)| default_of(v))
         .and_then(|v| v.parse::<u64>().ok())
         .expect("WORKER_SHUTDOWN_GRACE_SECONDS");
-    assert!(grace > own, "stop_grace_period {grace}s <= worker grace {own}s");
+    assert!(
+        grace > own,
+        "stop_grace_period {grace}s <= worker grace {own}s"
+    );
 }
 
 #[test]
@@ -177,8 +192,14 @@ fn every_service_is_health_checked_or_waits_for_health() {
             .into_iter()
             .map(|(d, _)| d)
             .collect();
-        assert!(deps.contains(&"mongo".to_string()), "{name} waits for mongo");
-        assert!(deps.contains(&"redis".to_string()), "{name} waits for redis");
+        assert!(
+            deps.contains(&"mongo".to_string()),
+            "{name} waits for mongo"
+        );
+        assert!(
+            deps.contains(&"redis".to_string()),
+            "{name} waits for redis"
+        );
     }
 }
 
@@ -199,7 +220,10 @@ fn default_of(value: &str) -> String {
 fn roles_get_the_settings_they_need() {
     let compose = compose();
     let needs: [(&str, &[&str]); 3] = [
-        ("api", &["MONGO_URI", "JWT_SECRET", "ENCRYPTION_KEY", "BIND_ADDRESS"]),
+        (
+            "api",
+            &["MONGO_URI", "JWT_SECRET", "ENCRYPTION_KEY", "BIND_ADDRESS"],
+        ),
         ("scheduler", &["MONGO_URI", "REDIS_URL"]),
         ("worker", &["MONGO_URI", "REDIS_URL", "ENCRYPTION_KEY"]),
     ];
@@ -218,7 +242,10 @@ fn roles_get_the_settings_they_need() {
         // Secrets are never written into the file: they must come from the environment.
         for secret in ["JWT_SECRET", "ENCRYPTION_KEY"] {
             if let Some((_, v)) = env.iter().find(|(k, _)| k == secret) {
-                assert!(v.starts_with("${") && v.contains(":?"), "{name}: {secret} = {v}");
+                assert!(
+                    v.starts_with("${") && v.contains(":?"),
+                    "{name}: {secret} = {v}"
+                );
             }
         }
     }
@@ -228,7 +255,10 @@ fn roles_get_the_settings_they_need() {
 fn dockerfile_is_multi_stage_and_non_root() {
     let text = read("Dockerfile");
     let first = text.lines().next().unwrap_or("");
-    assert!(first.starts_with('#'), "the Dockerfile opens with a comment");
+    assert!(
+        first.starts_with('#'),
+        "the Dockerfile opens with a comment"
+    );
     let froms: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -244,10 +274,22 @@ fn dockerfile_is_multi_stage_and_non_root() {
         .map(str::trim)
         .find_map(|l| l.strip_prefix("USER "))
         .expect("runtime USER");
-    assert!(!user.starts_with("root") && !user.starts_with("0"), "USER {user}");
-    assert!(after_runtime.contains("COPY --from="), "the binary comes from the builder");
-    assert!(after_runtime.contains("ENTRYPOINT [\"odoo-sync\"]"), "entrypoint");
-    assert!(text.contains("--bin odoo-sync"), "builds the odoo-sync binary");
+    assert!(
+        !user.starts_with("root") && !user.starts_with("0"),
+        "USER {user}"
+    );
+    assert!(
+        after_runtime.contains("COPY --from="),
+        "the binary comes from the builder"
+    );
+    assert!(
+        after_runtime.contains("ENTRYPOINT [\"odoo-sync\"]"),
+        "entrypoint"
+    );
+    assert!(
+        text.contains("--bin odoo-sync"),
+        "builds the odoo-sync binary"
+    );
 }
 
 #[test]

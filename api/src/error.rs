@@ -61,6 +61,9 @@ pub enum ApiError {
     /// 502: Odoo could not be reached or did not answer like Odoo.
     #[error("{message}")]
     OdooUnreachable { code: &'static str, message: String },
+    /// 503: the job queue (Redis or the SQLite queue) is unreachable.
+    #[error("the job queue is unavailable; try again shortly")]
+    QueueUnavailable,
     /// 503: the store is unreachable.
     #[error("the data store is unavailable; try again shortly")]
     Unavailable,
@@ -100,7 +103,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::OdooRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::OdooUnreachable { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,6 +121,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable => "store_unavailable",
+            ApiError::QueueUnavailable => "queue_unavailable",
             ApiError::Internal => "internal_error",
         }
     }

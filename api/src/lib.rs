@@ -8,6 +8,7 @@
 //! - [`auth`]: tenants' JWTs and the admin token; [`error`]: errors as JSON;
 //! - [`ssrf`] and [`probe`]: which Odoo URLs may be reached, and the connection test;
 //! - [`status`], [`dashboard`], [`operator`]: what the routes compute from the store;
+//! - [`queue`]: the job queue's depth, dead jobs and drain, for operators;
 //! - [`extract`], [`metrics`], [`openapi`], [`settings`], [`state`]: the plumbing.
 
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operator;
 pub mod probe;
+pub mod queue;
 pub mod routes;
 pub mod settings;
 pub mod ssrf;

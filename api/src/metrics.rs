@@ -17,6 +17,8 @@ use prometheus::{
 use shared::odoo::OdooError;
 use shared::store::{BatchStatus, SharedStore, StoreError, SyncStatus};
 
+use crate::queue::QueueDepth;
+
 use crate::state::AppState;
 
 /// The API's metrics.
@@ -31,6 +33,7 @@ pub struct ApiMetrics {
     live_leases: IntGauge,
     batches: IntGaugeVec,
     records: IntGaugeVec,
+    queue_jobs: IntGaugeVec,
 }
 
 impl std::fmt::Debug for ApiMetrics {
@@ -124,8 +127,25 @@ impl ApiMetrics {
                     &["module"],
                 ),
             ),
+            queue_jobs: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("queue_jobs", "Jobs in the job queue: waiting, and dead"),
+                    &["state"],
+                ),
+            ),
             registry,
         }
+    }
+
+    /// Sets the queue gauges from a fresh reading.
+    pub fn observe_queue(&self, depth: &QueueDepth) {
+        self.queue_jobs
+            .with_label_values(&["waiting"])
+            .set(gauge(depth.waiting));
+        self.queue_jobs
+            .with_label_values(&["dead"])
+            .set(gauge(depth.dead));
     }
 
     /// Counts one connection test.

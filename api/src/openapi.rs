@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations and the body types: what
 //! the app's frontend is written against (`GET /openapi.json`).
 
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 use crate::dashboard::{
@@ -10,11 +12,45 @@ use crate::dashboard::{
 };
 use crate::error::ErrorBody;
 use crate::operator::{ActionResult, BatchFailure, TenantDetail, TenantPage, TenantSummary};
+use crate::queue::{DeadJob, DeadJobs, DrainResult, QueueDepth};
 use crate::routes;
 use crate::routes::connection::{SaveConnectionRequest, SaveConnectionResponse};
 use crate::routes::health::HealthBody;
 use crate::routes::records::RecordsPage;
 use crate::status::{ProgressBody, StatusBody, StatusError};
+
+/// What the derive cannot say about the save-connection body: exactly one of `password`
+/// and `apiKey`. Without it the document promises that a body with both (or neither) is
+/// fine, which the route refuses with 400.
+struct OneCredential;
+
+impl Modify for OneCredential {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(body) = components.schemas.remove("SaveConnectionRequest") else {
+            return;
+        };
+        let needs = |field: &str| ObjectBuilder::new().required(field).build();
+        let exactly_one = OneOfBuilder::new()
+            .item(needs("password"))
+            .item(needs("apiKey"))
+            .build();
+        let schema = AllOfBuilder::new()
+            .item(body)
+            .item(Schema::OneOf(exactly_one))
+            .description(Some(
+                "The connection to save: `url`, `db`, `username`, and exactly one of \
+                 `password` and `apiKey`.",
+            ))
+            .build();
+        components.schemas.insert(
+            "SaveConnectionRequest".into(),
+            RefOr::T(Schema::AllOf(schema)),
+        );
+    }
+}
 
 /// The bearer schemes: tenants' JWTs and the operators' token.
 struct Security;
@@ -68,6 +104,9 @@ impl Modify for Security {
         routes::admin::resync,
         routes::admin::pause,
         routes::admin::resume,
+        routes::admin::queue_depth,
+        routes::admin::dead_jobs,
+        routes::admin::drain_queue,
         routes::health::health,
         routes::health::ready,
         routes::metrics::metrics,
@@ -78,8 +117,9 @@ impl Modify for Security {
         StatusError, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
         ContactFigures, EmployeeFigures, Counts, MonthRevenue, Activity, RecordsPage,
         TenantPage, TenantSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,
+        QueueDepth, DeadJobs, DeadJob, DrainResult,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &OneCredential),
     tags(
         (name = "tenant", description = "A tenant's own connection, status and data"),
         (name = "operator", description = "Operator routes (ADMIN_TOKEN)"),

@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error;
 use crate::metrics::track;
+use crate::queue::QueueAdmin;
 use crate::routes::{admin, connection, dashboard, docs, health, metrics, page, records, status};
 use crate::settings::ApiSettings;
 use crate::state::AppState;
@@ -63,6 +64,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/tenants/{user_id}/resync", post(admin::resync))
         .route("/admin/tenants/{user_id}/pause", post(admin::pause))
         .route("/admin/tenants/{user_id}/resume", post(admin::resume))
+        .route("/admin/queue", get(admin::queue_depth))
+        .route("/admin/queue/dead", get(admin::dead_jobs))
+        .route("/admin/queue/drain", post(admin::drain_queue))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
@@ -103,6 +107,17 @@ impl Application {
         store: SharedStore,
         address: SocketAddr,
     ) -> Result<Application, StartupError> {
+        Application::build_with_queue(settings, store, None, address).await
+    }
+
+    /// [`Application::build`] with the job queue the operators' queue routes and the
+    /// `/metrics` depth gauge read.
+    pub async fn build_with_queue(
+        settings: ApiSettings,
+        store: SharedStore,
+        queue: Option<QueueAdmin>,
+        address: SocketAddr,
+    ) -> Result<Application, StartupError> {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartupError::Bind { address, source })?;
@@ -112,7 +127,10 @@ impl Application {
         Ok(Application {
             listener,
             address,
-            router: router(AppState::new(settings, store)),
+            router: router(AppState {
+                queue,
+                ..AppState::new(settings, store)
+            }),
         })
     }
 

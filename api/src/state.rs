@@ -7,6 +7,7 @@ use shared::store::SharedStore;
 
 use crate::auth::JwtVerifier;
 use crate::metrics::ApiMetrics;
+use crate::queue::QueueAdmin;
 use crate::settings::ApiSettings;
 use crate::ssrf::AddressPolicy;
 
@@ -18,6 +19,9 @@ pub struct AppState {
     pub jwt: Arc<JwtVerifier>,
     pub policy: Arc<AddressPolicy>,
     pub metrics: Arc<ApiMetrics>,
+    /// The job queue, for the operators' queue routes and the depth gauge; `None` when the
+    /// app was started without one (those routes then answer 409 `no_queue`).
+    pub queue: Option<QueueAdmin>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -36,6 +40,7 @@ impl AppState {
             metrics: Arc::new(ApiMetrics::new()),
             settings: Arc::new(settings),
             store,
+            queue: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `odoo-sync admin`: the operator routes' actions from a shell, on the same store
 //! (`MONGO_URI`, else SQLite in `DATA_DIR`): list tenants with status and errors, show one,
 //! retry its permanently failed batches, resync it from scratch, pause and resume it, and
-//! mint a tenant token for trying the API. Queue inspection is the worker's (issue 4).
+//! mint a tenant token for trying the API; the job queue's depth and dead jobs, and draining
+//! it (`REDIS_URL`, else the standalone SQLite queue in `DATA_DIR`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +47,12 @@ enum AdminAction {
     Pause { user_id: String },
     /// Resume a paused tenant (or unblock one whose error was fixed).
     Resume { user_id: String },
+    /// Show the job queue's depth: waiting and dead jobs.
+    Queue,
+    /// List dead jobs (at most 100).
+    DeadJobs,
+    /// Remove every waiting job (safe: the scheduler pushes tenants' jobs again).
+    Drain,
     /// Print a tenant token (HS256 with JWT_SECRET) for trying the API.
     Token {
         user_id: String,
@@ -96,6 +103,41 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         println!("{token}");
         return Ok(());
     }
+    if matches!(
+        args.action,
+        AdminAction::Queue | AdminAction::DeadJobs | AdminAction::Drain
+    ) {
+        let queue = super::api::open_queue(&settings).await?;
+        match args.action {
+            AdminAction::Queue => {
+                let depth = queue.depth().await?;
+                if args.json {
+                    return print_json(&depth);
+                }
+                println!(
+                    "{} queue: {} waiting, {} dead",
+                    depth.backend, depth.waiting, depth.dead
+                );
+            }
+            AdminAction::DeadJobs => {
+                let dead = queue.dead().await?;
+                if args.json {
+                    return print_json(&dead);
+                }
+                println!("{} dead job(s)", dead.total);
+                for job in &dead.jobs {
+                    println!(
+                        "{} {} {}",
+                        job.id,
+                        job.payload.as_deref().unwrap_or("-"),
+                        job.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            _ => print_json(&queue.drain().await?)?,
+        }
+        return Ok(());
+    }
     let store = open_store(&settings).await?;
     match args.action {
         AdminAction::Tenants { after, limit } => {
@@ -142,7 +184,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminAction::Resume { user_id } => {
             print_json(&operator::resume(&store, &tenant(&user_id)?).await?)?
         }
-        AdminAction::Token { .. } => {}
+        AdminAction::Token { .. }
+        | AdminAction::Queue
+        | AdminAction::DeadJobs
+        | AdminAction::Drain => {}
     }
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! `odoo-sync api`: serves the HTTP API on `BIND_ADDRESS`, over the store of `MONGO_URI`
-//! (else SQLite in `DATA_DIR`). It never runs syncs: workers do. Stops on SIGINT/SIGTERM,
+//! (else SQLite in `DATA_DIR`), with the job queue of `REDIS_URL` (else the standalone SQLite
+//! queue) for the operators' queue routes. It never runs syncs: workers do. Stops on SIGINT/SIGTERM,
 //! finishing the requests in flight.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use api::queue::QueueAdmin;
 use api::{ApiSettings, Application};
 use clap::Args;
 use shared::config::Settings;
@@ -22,12 +24,31 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
     let api_settings = ApiSettings::from_settings(&settings)?;
     let store = open_store(&settings).await?;
-    let app = Application::build(api_settings, store, settings.bind_address)
-        .await
-        .context("starting the API")?;
+    let queue = open_queue(&settings).await?;
+    let app =
+        Application::build_with_queue(api_settings, store, Some(queue), settings.bind_address)
+            .await
+            .context("starting the API")?;
     eprintln!("odoo-sync api listening on http://{}", app.address());
     app.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+/// The job queue operators inspect: Redis when `REDIS_URL` is set, else the standalone
+/// SQLite queue in `DATA_DIR`.
+pub async fn open_queue(settings: &Settings) -> anyhow::Result<QueueAdmin> {
+    match &settings.redis_url {
+        Some(url) => QueueAdmin::redis(url).await.context("connecting to Redis"),
+        None => {
+            // SQLite makes the file, not its directory (absent before a first standalone run).
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            let path = settings.data_dir.join(super::standalone::QUEUE_FILE);
+            QueueAdmin::sqlite(&path)
+                .await
+                .with_context(|| format!("opening the queue {}", path.display()))
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

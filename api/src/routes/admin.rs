@@ -1,6 +1,7 @@
 //! The operator routes under `/admin` (bearer `ADMIN_TOKEN`): tenants with status and
 //! errors, one tenant with its failed batches, and the actions retry, resync, pause and
-//! resume (see [`crate::operator`]).
+//! resume (see [`crate::operator`]); the job queue's depth, dead jobs and drain (see
+//! [`crate::queue`]).
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -12,6 +13,7 @@ use crate::auth::Operator;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::QueryParams;
 use crate::operator::{self, ActionResult, TenantDetail, TenantPage};
+use crate::queue::{DeadJobs, DrainResult, QueueAdmin, QueueAdminError, QueueDepth};
 use crate::state::AppState;
 
 /// Paging of the tenant list.
@@ -130,3 +132,67 @@ action_route!(
     "Resumes a paused tenant (or unblocks one whose error a person has fixed).",
     operator::resume
 );
+
+fn queue(state: &AppState) -> Result<&QueueAdmin, ApiError> {
+    state.queue.as_ref().ok_or_else(|| ApiError::Conflict {
+        code: "no_queue",
+        message: "this API was started without a job queue".into(),
+    })
+}
+
+fn queue_error(e: QueueAdminError) -> ApiError {
+    tracing::warn!(error = %e, "job queue unavailable");
+    ApiError::QueueUnavailable
+}
+
+/// The job queue's depth: jobs waiting for a worker and dead jobs.
+#[utoipa::path(get, path = "/admin/queue", tag = "operator",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The queue's numbers", body = QueueDepth),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "Operator routes are disabled", body = ErrorBody),
+        (status = 409, description = "`no_queue`: the API runs without a queue", body = ErrorBody),
+        (status = 503, description = "Queue unavailable", body = ErrorBody),
+    ))]
+pub async fn queue_depth(
+    State(state): State<AppState>,
+    _: Operator,
+) -> Result<Json<QueueDepth>, ApiError> {
+    Ok(Json(queue(&state)?.depth().await.map_err(queue_error)?))
+}
+
+/// Jobs the queue gave up on (at most 100 listed).
+#[utoipa::path(get, path = "/admin/queue/dead", tag = "operator",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Dead jobs", body = DeadJobs),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "Operator routes are disabled", body = ErrorBody),
+        (status = 409, description = "`no_queue`: the API runs without a queue", body = ErrorBody),
+        (status = 503, description = "Queue unavailable", body = ErrorBody),
+    ))]
+pub async fn dead_jobs(
+    State(state): State<AppState>,
+    _: Operator,
+) -> Result<Json<DeadJobs>, ApiError> {
+    Ok(Json(queue(&state)?.dead().await.map_err(queue_error)?))
+}
+
+/// Removes every waiting job. Safe: jobs are hints, the scheduler pushes tenants' jobs
+/// again from the store.
+#[utoipa::path(post, path = "/admin/queue/drain", tag = "operator",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Drained", body = DrainResult),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 403, description = "Operator routes are disabled", body = ErrorBody),
+        (status = 409, description = "`no_queue`: the API runs without a queue", body = ErrorBody),
+        (status = 503, description = "Queue unavailable", body = ErrorBody),
+    ))]
+pub async fn drain_queue(
+    State(state): State<AppState>,
+    _: Operator,
+) -> Result<Json<DrainResult>, ApiError> {
+    Ok(Json(queue(&state)?.drain().await.map_err(queue_error)?))
+}

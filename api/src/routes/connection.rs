@@ -22,19 +22,24 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SaveConnectionRequest {
     /// The Odoo server's base URL, http or https, e.g. `https://acme.odoo.com`.
-    #[schema(example = "https://acme.odoo.com", max_length = 2048)]
+    #[schema(
+        example = "https://acme.odoo.com",
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://"
+    )]
     pub url: String,
     /// The database name.
-    #[schema(example = "acme", max_length = 63)]
+    #[schema(example = "acme", min_length = 1, max_length = 63)]
     pub db: String,
     /// The Odoo user's login.
-    #[schema(example = "admin@acme.com", max_length = 256)]
+    #[schema(example = "admin@acme.com", min_length = 1, max_length = 256)]
     pub username: String,
     /// The user's password (Odoo 13 and older, or where API keys are not used).
-    #[schema(max_length = 1024, format = Password)]
+    #[schema(min_length = 1, max_length = 1024, format = Password)]
     pub password: Option<String>,
     /// An API key of the user (Odoo 14+; needed for JSON-2 on 19+).
-    #[schema(max_length = 1024, format = Password)]
+    #[schema(min_length = 1, max_length = 1024, format = Password)]
     pub api_key: Option<String>,
 }
 

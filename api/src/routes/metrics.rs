@@ -15,6 +15,14 @@ use crate::state::AppState;
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // A queue that cannot be read leaves its gauges as they were rather than failing the
+    // store's metrics too; the warning says why.
+    if let Some(queue) = &state.queue {
+        match queue.depth().await {
+            Ok(depth) => state.metrics.observe_queue(&depth),
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot read the job queue"),
+        }
+    }
     let text = state.metrics.render(&state.store).await?;
     let mut response = text.into_response();
     response.headers_mut().insert(

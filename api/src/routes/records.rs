@@ -90,11 +90,23 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
         .ok_or_else(bad)
 }
 
+/// The modules with records, as the path names them; only for the document (the handler
+/// parses the path with [`Module`], so an unknown name gets a JSON 404, not a framework 400).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ModuleName {
+    Sales,
+    Invoices,
+    Contacts,
+    Employees,
+}
+
 /// The tenant's records of one module.
 #[utoipa::path(get, path = "/odoo/records/{module}", tag = "tenant",
     security(("tenant" = [])),
     params(
-        ("module" = String, Path, description = "`sales`, `invoices`, `contacts` or `employees`"),
+        ("module" = inline(ModuleName), Path, description = "The module whose records to read"),
         RecordsQuery,
     ),
     responses(

@@ -86,6 +86,8 @@ pub struct Options {
     pub backend: Backend,
     pub allowed_private_hosts: Vec<String>,
     pub admin_token: Option<&'static str>,
+    /// The job queue for the operators' queue routes.
+    pub queue: Option<api::queue::QueueAdmin>,
 }
 
 impl Default for Options {
@@ -94,6 +96,7 @@ impl Default for Options {
             backend: Backend::Sqlite,
             allowed_private_hosts: vec!["127.0.0.1".into()],
             admin_token: Some(ADMIN_TOKEN),
+            queue: None,
         }
     }
 }
@@ -158,9 +161,10 @@ pub async fn spawn_with(options: Options) -> TestApp {
         body_limit: api::settings::DEFAULT_BODY_LIMIT,
         status_poll_interval: Duration::from_millis(100),
     };
-    let app = Application::build(
+    let app = Application::build_with_queue(
         settings,
         store.clone(),
+        options.queue,
         "127.0.0.1:0".parse().expect("addr"),
     )
     .await

@@ -901,6 +901,34 @@ impl Store for MongoStore {
         found.as_ref().map(batch_from_doc).transpose()
     }
 
+    async fn next_runnable_batches(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<Batch>, StoreError> {
+        let filter = doc! {
+            "userId": user_id.as_str(),
+            "$or": [
+                { "status": BatchStatus::Pending.as_str() },
+                { "status": BatchStatus::InProgress.as_str() },
+                { "status": BatchStatus::Failed.as_str(), "nextAttemptAt": { "$lte": date(now) } },
+            ],
+        };
+        let mut cursor = self
+            .batches_coll()
+            .find(filter)
+            .sort(doc! { "priority": 1, "seq": 1 })
+            .limit(i64::try_from(max).unwrap_or(i64::MAX))
+            .await
+            .map_err(mongo_error)?;
+        let mut batches = Vec::new();
+        while let Some(document) = cursor.try_next().await.map_err(mongo_error)? {
+            batches.push(batch_from_doc(&document)?);
+        }
+        Ok(batches)
+    }
+
     async fn start_batch(
         &self,
         lease: &Lease,

@@ -388,13 +388,18 @@ impl SyncEngine {
         }
         let group_len = self.group_len(&runnable);
         let mut group = Vec::with_capacity(group_len);
-        for batch in &runnable[..group_len] {
+        // Only the first batch is marked started: the rest of a group are fresh batches that
+        // complete in the same step or, if it fails, are failed and retried one by one. This
+        // keeps a group's store work to one write per batch.
+        let mut runnable = runnable.into_iter().take(group_len);
+        if let Some(first) = runnable.next() {
             group.push(
                 self.store
-                    .start_batch(lease.lease(), &batch.id, now)
+                    .start_batch(lease.lease(), &first.id, now)
                     .await?,
             );
         }
+        group.extend(runnable);
         let remembered = state.protocol.as_deref().and_then(|p| p.parse().ok());
         let outcome = match self.client_for(user_id, info, remembered).await {
             Ok(client) => self.run_group(lease, state, &client, &group).await,

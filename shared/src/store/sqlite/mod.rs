@@ -645,6 +645,29 @@ impl Store for SqliteStore {
         row.as_ref().map(batch_from_row).transpose()
     }
 
+    async fn next_runnable_batches(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<Batch>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {BATCH_COLUMNS} FROM odoosyncbatches WHERE user_id = ? \
+             AND (status IN (?, ?) OR (status = ? AND next_attempt_at <= ?)) \
+             ORDER BY priority, seq LIMIT ?"
+        )))
+        .bind(user_id.as_str())
+        .bind(BatchStatus::Pending.as_str())
+        .bind(BatchStatus::InProgress.as_str())
+        .bind(BatchStatus::Failed.as_str())
+        .bind(ts(now))
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(batch_from_row).collect()
+    }
+
     async fn start_batch(
         &self,
         lease: &Lease,

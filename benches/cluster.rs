@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench cluster` (needs mongod and redis-server as for the tests:
 //! `MONGOD_BIN=.tools/mongodb/bin/mongod`). Environment, with defaults: BENCH_TENANTS 200,
-//! BENCH_RECORDS 2000, BENCH_LATENCY_MS 50, BENCH_WORKERS "1,2", BENCH_CONCURRENCY 256
+//! BENCH_RECORDS 2000, BENCH_LATENCY_MS 50, BENCH_WORKERS "1,2", BENCH_CONCURRENCY 32
 //! (WORKER_CONCURRENCY of each worker), BENCH_TIMEOUT_SECONDS 600, BENCH_TICK_TENANTS 100000
 //! (0 skips the tick measurement).
 
@@ -84,7 +84,7 @@ fn role_env(mongo_uri: String, redis_url: String) -> Vec<(&'static str, String)>
         // Tenants one worker runs at once; the lower bound assumes all of them in flight.
         (
             "WORKER_CONCURRENCY",
-            env_number("BENCH_CONCURRENCY", 256).to_string(),
+            env_number("BENCH_CONCURRENCY", 32).to_string(),
         ),
         ("QUEUE_POLL_MS", "100".into()),
     ]

@@ -636,8 +636,15 @@ async fn standalone_twenty_tenants() {
     let logs = tempfile::tempdir().expect("logs");
     let store: SharedStore = Arc::new(SqliteStore::open_in_dir(data.path()).await.expect("store"));
     let fleet = Fleet::create(store, 20, 60, Duration::from_millis(10)).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let jwt_secret = "standalone-test-jwt-secret-0123456789abcdef";
     let mut env = base_env();
     env.push(("DATA_DIR", data.path().display().to_string()));
+    env.push(("JWT_SECRET", jwt_secret.into()));
+    env.push(("BIND_ADDRESS", format!("127.0.0.1:{port}")));
     let mut child = Guard(Some(spawn_role(
         "standalone",
         &env,
@@ -648,6 +655,31 @@ async fn standalone_twenty_tenants() {
         .wait_all_done(Duration::from_secs(90), logs.path())
         .await;
     fleet.assert_exact().await;
+    // The same process serves the API: a tenant's status reads done through it.
+    let (tenant, _) = &fleet.tenants[0];
+    let token = Command::new(BIN)
+        .args(["admin", "token", tenant.as_str(), "--hours", "1"])
+        .env("JWT_SECRET", jwt_secret)
+        .env("DATA_DIR", data.path())
+        .output()
+        .expect("odoo-sync admin token");
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/odoo/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("the standalone API answers")
+        .json()
+        .await
+        .expect("status JSON");
+    assert_eq!(status["syncStatus"], "done", "{status}");
+    assert_eq!(status["progress"]["progressPercentage"], 100, "{status}");
     let mut process = child.0.take().expect("standalone");
     signal_pid(process.id(), "TERM");
     let status = wait_exit(&mut process, Duration::from_secs(15)).await;

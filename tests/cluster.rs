@@ -77,6 +77,21 @@ impl Fleet {
         }
     }
 
+    /// Calls the simulator has served to every tenant so far.
+    fn calls_served(&self) -> u64 {
+        self.tenants.iter().map(|(_, db)| db.stats().total).sum()
+    }
+
+    /// Waits until the sync is under way (the simulator served `calls` calls), so a restart
+    /// lands mid-run however fast the machine is.
+    async fn wait_for_calls(&self, calls: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.calls_served() < calls {
+            assert!(Instant::now() < deadline, "the sync did not start within 60 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn done_count(&self) -> usize {
         let mut done = 0;
         for (tenant, _) in &self.tenants {
@@ -553,11 +568,13 @@ async fn sigstopped_worker_is_fenced_out_after_its_lease() {
 /// scheduler repairs what was lost, every tenant ends done with an exact mirror.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_mid_run() {
-    let mut cluster = Cluster::start(10, 80, Duration::from_millis(60)).await;
+    // 200 records a tenant at LIMIT_PER_CALL 10: hundreds of calls in all, so restarting
+    // after the first 30 lands early in the run.
+    let mut cluster = Cluster::start(10, 200, Duration::from_millis(60)).await;
     cluster.spawn_worker();
     cluster.spawn_worker();
     cluster.spawn_scheduler();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    cluster.fleet.wait_for_calls(30).await;
     assert!(
         cluster.done_count().await < cluster.fleet.tenants.len(),
         "too late to restart"
@@ -572,11 +589,13 @@ async fn redis_restart_mid_run() {
 /// fences hold, every tenant ends done with an exact mirror.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongod_restart_mid_run() {
-    let mut cluster = Cluster::start(10, 80, Duration::from_millis(60)).await;
+    // 200 records a tenant at LIMIT_PER_CALL 10: hundreds of calls in all, so restarting
+    // after the first 30 lands early in the run.
+    let mut cluster = Cluster::start(10, 200, Duration::from_millis(60)).await;
     cluster.spawn_worker();
     cluster.spawn_worker();
     cluster.spawn_scheduler();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    cluster.fleet.wait_for_calls(30).await;
     assert!(
         cluster.done_count().await < cluster.fleet.tenants.len(),
         "too late to restart"

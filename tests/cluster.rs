@@ -580,7 +580,10 @@ async fn redis_restart_mid_run() {
         "too late to restart"
     );
     cluster.redis.restart().await.expect("redis restart");
-    cluster.wait_all_done(Duration::from_secs(90)).await;
+    // Recovery has been seen to take ~90 s on a loaded 2-core machine (a client stuck on the
+    // dead connection until the OS reports it); the bound is generous on purpose, and the
+    // open issue tracks making recovery faster.
+    cluster.wait_all_done(Duration::from_secs(240)).await;
     cluster.assert_all_running();
     cluster.assert_exact().await;
 }
@@ -601,7 +604,10 @@ async fn mongod_restart_mid_run() {
         "too late to restart"
     );
     cluster.mongo.restart().await.expect("mongod restart");
-    cluster.wait_all_done(Duration::from_secs(90)).await;
+    // Recovery has been seen to take ~90 s on a loaded 2-core machine (a client stuck on the
+    // dead connection until the OS reports it); the bound is generous on purpose, and the
+    // open issue tracks making recovery faster.
+    cluster.wait_all_done(Duration::from_secs(240)).await;
     cluster.assert_all_running();
     cluster.assert_exact().await;
 }

@@ -87,7 +87,10 @@ impl Fleet {
     async fn wait_for_calls(&self, calls: u64) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.calls_served() < calls {
-            assert!(Instant::now() < deadline, "the sync did not start within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "the sync did not start within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -135,59 +135,23 @@ async fn refused_credentials_and_bad_input_fail_clearly() {
     assert!(err.contains("refused"), "{err}");
     assert!(!out.contains("wrong-password-xyz") && !err.contains("wrong-password-xyz"));
 
-    let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
-        .args([
-            "sync",
-            "--url",
-            "ftp://x",
-            "--db",
-            "acme",
-            "--login",
-            "admin",
-            "--password",
-            "p",
-        ])
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let err = String::from_utf8_lossy(&output.stderr);
+    let err = sync_refused("ftp://x", &[], &[]);
     assert!(err.contains("url scheme"), "{err}");
-
-    let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
-        .args([
-            "sync",
-            "--url",
-            &url,
-            "--db",
-            "acme",
-            "--login",
-            "admin",
-            "--password",
-            "p",
-        ])
-        .args(["--store", "redis://nope"])
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let err = String::from_utf8_lossy(&output.stderr);
+    let err = sync_refused(&url, &["--store", "redis://nope"], &[]);
     assert!(err.contains("--store"), "{err}");
-
-    let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
-        .args([
-            "sync",
-            "--url",
-            &url,
-            "--db",
-            "acme",
-            "--login",
-            "admin",
-            "--password",
-            "p",
-        ])
-        .env("LIMIT_PER_CALL", "0")
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let err = String::from_utf8_lossy(&output.stderr);
+    let err = sync_refused(&url, &[], &[("LIMIT_PER_CALL", "0")]);
     assert!(err.contains("LIMIT_PER_CALL"), "{err}");
+}
+
+/// Runs `odoo-sync sync` against `url` with bad input; it must fail. Returns its stderr.
+fn sync_refused(url: &str, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
+        .args(["sync", "--url", url, "--db", "acme", "--login", "admin"])
+        .args(["--password", "p"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run odoo-sync");
+    assert!(!output.status.success(), "bad input must fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -12,11 +12,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use common::*;
 use serde_json::{json, Value};
 use shared::crypto::connection_info;
-use shared::store::{BatchKind, EncryptedSecret, StoredConnection};
+use shared::store::BatchKind;
 use shared::sync::{Step, SyncEngine};
 
 /// The W3C WebDriver element key.
@@ -228,72 +227,13 @@ fn percentage_of(user: &str) -> String {
     )
 }
 
-/// Gives `user` a connection and two planned batches, one of them failed for good.
-async fn tenant_with_a_failed_batch(app: &TestApp, user: &str) {
-    let id = tenant(user);
-    let connection = StoredConnection {
-        url: "https://acme.example.com".into(),
-        db: "acme".into(),
-        username: "admin".into(),
-        secret_kind: "api_key".into(),
-        secret: EncryptedSecret {
-            key_id: "00000000".into(),
-            nonce: "AAAAAAAAAAAAAAAA".into(),
-            ciphertext: "AAAA".into(),
-        },
-        saved_at: Utc::now(),
-    };
-    app.store
-        .save_connection(&id, &connection, Utc::now())
-        .await
-        .expect("save");
-    let lease = app
-        .store
-        .acquire_lease(&id, "worker-1", Duration::from_secs(60))
-        .await
-        .expect("lease")
-        .expect("free");
-    let prepared = shared::store::Prepared {
-        odoo_version: "17.0".into(),
-        protocol: "xmlrpc".into(),
-        modules: vec![(shared::modules::Module::Sales, "sale.order".into())],
-        employee_access: shared::modules::EmployeeAccess::Full,
-    };
-    let now = Utc::now();
-    let plan: Vec<shared::store::NewBatch> = (0..2)
-        .map(|i| shared::store::NewBatch {
-            module: shared::modules::Module::Sales,
-            kind: BatchKind::Initial,
-            window_start: now - chrono::Duration::hours(2 - i),
-            window_end: now - chrono::Duration::hours(1 - i),
-            expected_count: Some(1),
-        })
-        .collect();
-    let batches = app
-        .store
-        .record_prepare(&lease, &prepared, &plan, now)
-        .await
-        .expect("prepare");
-    app.store
-        .fail_batch(
-            &lease,
-            &batches[0].id,
-            "Odoo server error (boom)",
-            None,
-            now,
-        )
-        .await
-        .expect("fail");
-    app.store.release_lease(&lease).await.expect("release");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_page_shows_progress_and_retries_in_a_real_browser() {
     let app = spawn(Backend::Sqlite).await;
     let odoo = odoo().await;
     let saved = app.save_connection("alice", &odoo.connection()).await;
     assert!(saved.status().is_success(), "save-connection");
-    tenant_with_a_failed_batch(&app, "bob").await;
+    tenant_with_a_failed_batch(&app.store, "bob").await;
 
     // Alice's sync, started as a worker would and left part-way.
     let alice = tenant("alice");

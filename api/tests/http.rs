@@ -17,7 +17,7 @@ use futures::StreamExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
-use shared::store::{BatchKind, EncryptedSecret, StoredConnection, SyncStatus};
+use shared::store::{BatchKind, SyncStatus};
 
 fn keys(value: &Value) -> BTreeSet<String> {
     value
@@ -33,20 +33,6 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 /// A connection stored directly (no Odoo behind it), for tests of status and operators.
-fn fake_connection() -> StoredConnection {
-    StoredConnection {
-        url: "https://acme.example.com".into(),
-        db: "acme".into(),
-        username: "admin".into(),
-        secret_kind: "api_key".into(),
-        secret: EncryptedSecret {
-            key_id: "00000000".into(),
-            nonce: "AAAAAAAAAAAAAAAA".into(),
-            ciphertext: "AAAA".into(),
-        },
-        saved_at: Utc::now(),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // health, docs, fallbacks
@@ -922,49 +908,8 @@ async fn admin_routes_need_the_admin_token() {
 async fn operators_list_retry_pause_resume_and_resync() {
     let app = spawn(Backend::Sqlite).await;
     let alice = tenant("alice");
-    app.store
-        .save_connection(&alice, &fake_connection(), Utc::now())
-        .await
-        .expect("save");
     // A worker planned two batches and gave one up.
-    let lease = app
-        .store
-        .acquire_lease(&alice, "worker-1", Duration::from_secs(60))
-        .await
-        .expect("lease")
-        .expect("free");
-    let prepared = shared::store::Prepared {
-        odoo_version: "17.0".into(),
-        protocol: "xmlrpc".into(),
-        modules: vec![(shared::modules::Module::Sales, "sale.order".into())],
-        employee_access: shared::modules::EmployeeAccess::Full,
-    };
-    let now = Utc::now();
-    let plan: Vec<shared::store::NewBatch> = (0..2)
-        .map(|i| shared::store::NewBatch {
-            module: shared::modules::Module::Sales,
-            kind: BatchKind::Initial,
-            window_start: now - chrono::Duration::hours(2 - i),
-            window_end: now - chrono::Duration::hours(1 - i),
-            expected_count: Some(1),
-        })
-        .collect();
-    let batches = app
-        .store
-        .record_prepare(&lease, &prepared, &plan, now)
-        .await
-        .expect("prepare");
-    app.store
-        .fail_batch(
-            &lease,
-            &batches[0].id,
-            "Odoo server error (boom)",
-            None,
-            now,
-        )
-        .await
-        .expect("fail");
-    app.store.release_lease(&lease).await.expect("release");
+    tenant_with_a_failed_batch(&app.store, "alice").await;
     app.store.ensure_tenant(&tenant("bob")).await.expect("bob");
 
     let page = json(app.admin(Method::GET, "/admin/tenants").await, 200).await;

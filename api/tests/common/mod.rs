@@ -340,3 +340,66 @@ pub async fn error_code(response: reqwest::Response, status: u16) -> String {
     );
     body["error"].as_str().expect("error code").to_string()
 }
+
+/// A saved connection whose secret is not a real ciphertext: enough for routes that only read
+/// the tenant's state.
+pub fn fake_connection() -> shared::store::StoredConnection {
+    shared::store::StoredConnection {
+        url: "https://acme.example.com".into(),
+        db: "acme".into(),
+        username: "admin".into(),
+        secret_kind: "api_key".into(),
+        secret: shared::store::EncryptedSecret {
+            key_id: "00000000".into(),
+            nonce: "AAAAAAAAAAAAAAAA".into(),
+            ciphertext: "AAAA".into(),
+        },
+        saved_at: chrono::Utc::now(),
+    }
+}
+
+/// Gives `user` a connection and two planned batches, as a worker would have left them after
+/// giving one up: the first permanently failed with the error "Odoo server error (boom)".
+pub async fn tenant_with_a_failed_batch(store: &SharedStore, user: &str) {
+    let id = tenant(user);
+    let now = chrono::Utc::now();
+    store
+        .save_connection(&id, &fake_connection(), now)
+        .await
+        .expect("save");
+    let lease = store
+        .acquire_lease(&id, "worker-1", Duration::from_secs(60))
+        .await
+        .expect("lease")
+        .expect("free");
+    let prepared = shared::store::Prepared {
+        odoo_version: "17.0".into(),
+        protocol: "xmlrpc".into(),
+        modules: vec![(shared::modules::Module::Sales, "sale.order".into())],
+        employee_access: shared::modules::EmployeeAccess::Full,
+    };
+    let plan: Vec<shared::store::NewBatch> = (0..2)
+        .map(|i| shared::store::NewBatch {
+            module: shared::modules::Module::Sales,
+            kind: shared::store::BatchKind::Initial,
+            window_start: now - chrono::Duration::hours(2 - i),
+            window_end: now - chrono::Duration::hours(1 - i),
+            expected_count: Some(1),
+        })
+        .collect();
+    let batches = store
+        .record_prepare(&lease, &prepared, &plan, now)
+        .await
+        .expect("prepare");
+    store
+        .fail_batch(
+            &lease,
+            &batches[0].id,
+            "Odoo server error (boom)",
+            None,
+            now,
+        )
+        .await
+        .expect("fail");
+    store.release_lease(&lease).await.expect("release");
+}

@@ -198,6 +198,12 @@ fn mongod_args(port: u16, dir: &Path) -> Vec<String> {
         // Full-time diagnostic data capture costs CPU and disk and nobody reads it in tests.
         "--setParameter",
         "diagnosticDataCollectionEnabled=false",
+        // A worker paused mid-transaction (SIGSTOP, a long GC, a partition) keeps its writes
+        // on the tenant document until the server aborts the transaction; the default 60 s
+        // would hold every other worker off that tenant that long. The engine's transactions
+        // take milliseconds, so 10 s is ample. docker-compose.yml sets the same.
+        "--setParameter",
+        "transactionLifetimeLimitSeconds=10",
         // No /tmp/mongodb-<port>.sock: a socket left by a killed server would block the port's
         // next user.
         "--nounixsocket",

@@ -45,6 +45,17 @@ impl Drop for Role {
     }
 }
 
+/// CPU time (user + system) a live process has used so far, in seconds (Linux `/proc`).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(ticks / 100.0)
+}
+
 /// Peak resident memory of a live process, in MB (Linux `VmHWM`).
 fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -55,13 +66,28 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
 
 fn spawn(role: &[&str], env: &[(&str, String)]) -> anyhow::Result<Role> {
     let mut cmd = Command::new(BIN);
+    // BENCH_LOG_DIR keeps each role's log (RUST_LOG, default warn) for a run worth a look.
+    let stderr = match std::env::var("BENCH_LOG_DIR") {
+        Ok(dir) => {
+            let path = format!("{dir}/{}-{}.log", role.join("-"), std::process::id());
+            let name = (0..)
+                .map(|i| format!("{path}.{i}"))
+                .find(|p| !std::path::Path::new(p).exists())
+                .unwrap_or(path);
+            Stdio::from(std::fs::File::create(&name).context("creating a role log")?)
+        }
+        Err(_) => Stdio::null(),
+    };
     cmd.args(role)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -117,16 +143,23 @@ async fn save_all(store: &SharedStore, server: &SimServer, dbs: &[String]) -> Ve
     tenants
 }
 
+/// Tenants done, read a page at a time (cheap enough to poll without loading the server).
 async fn done_count(store: &SharedStore, tenants: &[TenantId]) -> usize {
     let mut done = 0;
-    for tenant in tenants {
-        if let Ok(Some(state)) = store.tenant(tenant).await {
-            if state.sync_status == SyncStatus::Done {
-                done += 1;
-            }
+    let mut after: Option<TenantId> = None;
+    loop {
+        let Ok(page) = store.list_tenants(after.as_ref(), 1000).await else {
+            return done;
+        };
+        done += page
+            .iter()
+            .filter(|t| t.sync_status == SyncStatus::Done && tenants.contains(&t.user_id))
+            .count();
+        match page.last() {
+            Some(last) if page.len() == 1000 => after = Some(last.user_id.clone()),
+            _ => return done,
         }
     }
-    done
 }
 
 /// One run: a fresh MongoDB database and Redis, `workers` worker processes and a scheduler.
@@ -145,16 +178,22 @@ async fn run_sync(
         db.reset_stats();
     }
     let env = role_env(mongo_uri, redis.url());
+    let mongod_cpu = mongo.pid().and_then(cpu_seconds).unwrap_or(0.0);
+    let own_cpu = cpu_seconds(std::process::id()).unwrap_or(0.0);
     let started = Instant::now();
-    let _scheduler = spawn(&["scheduler"], &env)?;
+    let scheduler = spawn(&["scheduler"], &env)?;
     let roles: Vec<Role> = (0..workers)
         .map(|_| spawn(&["worker"], &env))
         .collect::<anyhow::Result<_>>()?;
     let mut peaks = vec![0f64; workers];
+    let mut worker_cpu = vec![0f64; workers];
     loop {
-        for (peak, role) in peaks.iter_mut().zip(&roles) {
+        for ((peak, cpu), role) in peaks.iter_mut().zip(&mut worker_cpu).zip(&roles) {
             if let Some(mb) = peak_rss_mb(role.0.id()) {
                 *peak = peak.max(mb);
+            }
+            if let Some(seconds) = cpu_seconds(role.0.id()) {
+                *cpu = seconds;
             }
         }
         if done_count(&store, &tenants).await == tenants.len() {
@@ -171,6 +210,13 @@ async fn run_sync(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let elapsed = started.elapsed();
+    let cpu = CpuUse {
+        workers: worker_cpu.iter().sum(),
+        scheduler: cpu_seconds(scheduler.0.id()).unwrap_or(0.0),
+        mongod: mongo.pid().and_then(cpu_seconds).unwrap_or(0.0) - mongod_cpu,
+        // The bench process is the simulator (and this loop's polling).
+        simulator: cpu_seconds(std::process::id()).unwrap_or(0.0) - own_cpu,
+    };
     let latency = Duration::from_millis(env_number("BENCH_LATENCY_MS", 50));
     let calls: Vec<u64> = dbs.iter().map(|d| d.stats().total).collect();
     let max_calls = calls.iter().copied().max().unwrap_or(0);
@@ -188,7 +234,36 @@ async fn run_sync(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!(
+        "  CPU seconds: workers {:.1}, mongod {:.1}, simulator {:.1}, scheduler {:.1}; total {:.1} on {} cores = at least {:.1} s of wall time",
+        cpu.workers,
+        cpu.mongod,
+        cpu.simulator,
+        cpu.scheduler,
+        cpu.total(),
+        cores(),
+        cpu.total() / cores() as f64
+    );
     Ok(())
+}
+
+/// CPU seconds each part used during a run: on a small machine the run is bound by the sum
+/// of them as much as by Odoo's latency.
+struct CpuUse {
+    workers: f64,
+    scheduler: f64,
+    mongod: f64,
+    simulator: f64,
+}
+
+impl CpuUse {
+    fn total(&self) -> f64 {
+        self.workers + self.scheduler + self.mongod + self.simulator
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `count` tenants in a fresh database (none synced yet: every one due), then two

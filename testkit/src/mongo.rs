@@ -190,9 +190,6 @@ fn mongod_args(port: u16, dir: &Path) -> Vec<String> {
         "--bind_ip",
         "127.0.0.1",
         "--quiet",
-        // Many test servers run side by side on small machines: keep each one small.
-        "--wiredTigerCacheSizeGB",
-        "0.25",
         "--oplogSize",
         "128",
         // Full-time diagnostic data capture costs CPU and disk and nobody reads it in tests.
@@ -212,7 +209,15 @@ fn mongod_args(port: u16, dir: &Path) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // Many test servers run side by side on small machines: keep each one small, unless a
+    // benchmark asks for a production-sized cache (TESTKIT_MONGOD_CACHE_GB).
+    let cache_gb = std::env::var("TESTKIT_MONGOD_CACHE_GB")
+        .ok()
+        .filter(|v| v.trim().parse::<f64>().is_ok_and(|gb| gb >= 0.25))
+        .unwrap_or_else(|| "0.25".into());
     args.extend([
+        "--wiredTigerCacheSizeGB".to_string(),
+        cache_gb.trim().to_string(),
         "--port".to_string(),
         port.to_string(),
         "--dbpath".to_string(),

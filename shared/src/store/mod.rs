@@ -14,6 +14,7 @@ mod scheduling;
 pub mod sqlite;
 mod types;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,10 +162,20 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Batch, StoreError>;
 
-    /// In one atomic, fenced step: upserts `records` into the module's collection by
-    /// (userId, odooId) — never replacing a stored record with an older `writeDate`, clearing
-    /// `deletedAt` of records seen again — marks the batch `done` with `fetched_count`, and
-    /// raises the module's watermark to `watermark` (never lowers it).
+    /// In one atomic, fenced step, for every write: upserts its records into the module's
+    /// collection by (userId, odooId) — never replacing a stored record with an older
+    /// `writeDate` (a record fetched twice keeps its newest version), clearing `deletedAt` of
+    /// records seen again — marks its batch `done` with `fetched_count`, and raises the
+    /// module's watermark to its `watermark` (never lowers it). A fetch group's batches are
+    /// written together so the store does one transaction per group, not per batch.
+    async fn complete_batches(
+        &self,
+        lease: &Lease,
+        writes: &[BatchWrite<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<WriteSummary, StoreError>;
+
+    /// [`Store::complete_batches`] for one batch.
     async fn complete_batch(
         &self,
         lease: &Lease,
@@ -172,7 +183,14 @@ pub trait Store: Send + Sync + 'static {
         records: &[MirrorRecord],
         watermark: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<WriteSummary, StoreError>;
+    ) -> Result<WriteSummary, StoreError> {
+        let write = BatchWrite {
+            batch,
+            records,
+            watermark,
+        };
+        self.complete_batches(lease, &[write], now).await
+    }
 
     /// In one atomic, fenced step: marks the module's stored records whose ids are not in
     /// `alive_ids` as deleted (`deletedAt = now`, unless already deleted), restores deleted
@@ -298,4 +316,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts across every tenant (leases live at `now`).
     async fn overview(&self, now: DateTime<Utc>) -> Result<StoreOverview, StoreError>;
+}
+
+/// One record per odooId (the newest write; the later one on a tie), so a batch that
+/// fetched a row twice stores it once.
+pub(crate) fn newest_per_id<'a>(
+    records: impl Iterator<Item = &'a MirrorRecord>,
+) -> Vec<&'a MirrorRecord> {
+    let mut newest: HashMap<i64, &MirrorRecord> = HashMap::new();
+    for record in records {
+        let keep = newest
+            .get(&record.odoo_id)
+            .is_none_or(|kept| kept.write_date <= record.write_date);
+        if keep {
+            newest.insert(record.odoo_id, record);
+        }
+    }
+    let mut unique: Vec<&MirrorRecord> = newest.into_values().collect();
+    unique.sort_by_key(|r| r.odoo_id);
+    unique
 }

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,12 +26,13 @@ use mongodb::error::{
 use mongodb::options::{ClientOptions, IndexOptions, ReadConcern, ReturnDocument, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
 
 use super::{
-    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, DueQuery, DueTenant, FieldValue, Lease,
-    LeaseInfo, MirrorRecord, ModuleState, NewBatch, Prepared, ReconcileSummary, Store, StoreError,
-    StoreOverview, StoredConnection, StoredRecord, SyncStatus, TenantError, TenantId, TenantState,
-    WriteSummary,
+    newest_per_id, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
+    DueTenant, FieldValue, Lease, LeaseInfo, MirrorRecord, ModuleState, NewBatch, Prepared,
+    ReconcileSummary, Store, StoreError, StoreOverview, StoredConnection, StoredRecord, SyncStatus,
+    TenantError, TenantId, TenantState, WriteSummary,
 };
 use crate::modules::{EmployeeAccess, Module};
 
@@ -51,6 +53,9 @@ const MAX_COMMIT_ATTEMPTS: u32 = 3;
 const UPSERT_CHUNK: usize = 500;
 /// ...and at most about this many bytes of them, well under the 16 MiB command limit.
 const UPSERT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// Fenced transactions one store handle runs at once: half the driver's default pool of 10
+/// connections, leaving the rest to plain reads (lease, tenant, progress).
+const TRANSACTIONS_AT_ONCE: usize = 5;
 /// Ids per `$in` list.
 const ID_CHUNK: usize = 1000;
 
@@ -59,6 +64,12 @@ const ID_CHUNK: usize = 1000;
 pub struct MongoStore {
     client: Client,
     db: Database,
+    /// Transactions running at once. Each operation of a transaction checks a connection
+    /// out of the driver's pool on its own, so with hundreds of tenants in flight a started
+    /// transaction would queue behind every newer one and outlive the server's transaction
+    /// lifetime. Admitting a few at a time keeps each one short; Odoo fetches, which are
+    /// most of a job's time, are not limited by this.
+    transactions: Arc<Semaphore>,
 }
 
 impl MongoStore {
@@ -77,7 +88,11 @@ impl MongoStore {
     /// A store on `db_name` of an existing client; makes sure the indexes exist.
     pub async fn new(client: Client, db_name: &str) -> Result<MongoStore, StoreError> {
         let db = client.database(db_name);
-        let store = MongoStore { client, db };
+        let store = MongoStore {
+            client,
+            db,
+            transactions: Arc::new(Semaphore::new(TRANSACTIONS_AT_ONCE)),
+        };
         store.ensure_indexes().await?;
         Ok(store)
     }
@@ -140,7 +155,10 @@ impl MongoStore {
         let mut tries = 0;
         loop {
             tries += 1;
-            match attempt().await {
+            let permit = self.transactions.acquire().await;
+            let result = attempt().await;
+            drop(permit);
+            match result {
                 Ok(value) => return Ok(value),
                 Err(TxnError::Mongo(e))
                     if tries < MAX_TXN_ATTEMPTS
@@ -390,42 +408,89 @@ impl MongoStore {
         Ok(batch)
     }
 
-    async fn complete_batch_once(
+    async fn complete_batches_once(
         &self,
         lease: &Lease,
-        batch: &Batch,
-        records: &[MirrorRecord],
-        watermark: Option<DateTime<Utc>>,
+        writes: &[BatchWrite<'_>],
         now: DateTime<Utc>,
     ) -> Result<WriteSummary, TxnError> {
-        let mut session = self.begin_fenced(lease, now).await?;
         let user_id = &lease.user_id;
+        if let Some(other) = writes.iter().find(|w| &w.batch.user_id != user_id) {
+            return Err(StoreError::UnknownBatch(other.batch.id.to_string()).into());
+        }
+        let mut session = self.begin_fenced(lease, now).await?;
         let mut summary = WriteSummary::default();
-        for chunk in newest_per_id(records).chunks(UPSERT_CHUNK) {
-            let part = self
-                .upsert_chunk(&mut session, user_id, batch.module, chunk, now)
-                .await?;
-            summary.written += part.written;
-            summary.skipped_older += part.skipped_older;
+        for module in Module::ALL {
+            let of_module: Vec<&BatchWrite<'_>> =
+                writes.iter().filter(|w| w.batch.module == module).collect();
+            if of_module.is_empty() {
+                continue;
+            }
+            let records = newest_per_id(of_module.iter().flat_map(|w| w.records.iter()));
+            for chunk in records.chunks(UPSERT_CHUNK) {
+                let part = self
+                    .upsert_chunk(&mut session, user_id, module, chunk, now)
+                    .await?;
+                summary.written += part.written;
+                summary.skipped_older += part.skipped_older;
+            }
+            if let Some(watermark) = of_module.iter().filter_map(|w| w.watermark).max() {
+                self.raise_watermark(&mut session, user_id, module, watermark)
+                    .await?;
+            }
         }
-        self.update_batch(
-            &mut session,
-            user_id,
-            &batch.id,
-            doc! {
-                "status": BatchStatus::Done.as_str(),
-                "fetchedCount": count_bson(records.len()),
-                "finishedAt": date(now),
-                "updatedAt": date(now),
-            },
-        )
-        .await?;
-        if let Some(watermark) = watermark {
-            self.raise_watermark(&mut session, user_id, batch.module, watermark)
-                .await?;
-        }
+        self.finish_batches(&mut session, user_id, writes, now)
+            .await?;
         commit(&mut session).await?;
         Ok(summary)
+    }
+
+    /// Marks the batches `done` with one `update` command; `UnknownBatch` when one is missing.
+    async fn finish_batches(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        writes: &[BatchWrite<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<(), TxnError> {
+        let statements: Vec<Document> = writes
+            .iter()
+            .map(|w| {
+                doc! {
+                    "q": batch_filter(user_id, &w.batch.id),
+                    "u": { "$set": {
+                        "status": BatchStatus::Done.as_str(),
+                        "fetchedCount": count_bson(w.records.len()),
+                        "finishedAt": date(now),
+                        "updatedAt": date(now),
+                    } },
+                }
+            })
+            .collect();
+        let wanted = statements.len();
+        let reply = self.update_command(session, BATCHES, statements).await?;
+        let matched = reply
+            .get_i32("n")
+            .map_or(0, |n| usize::try_from(n).unwrap_or(0));
+        if matched == wanted {
+            return Ok(());
+        }
+        // Name the batches that are gone; the transaction is dropped, so none is marked.
+        let ids: Vec<&str> = writes.iter().map(|w| w.batch.id.as_str()).collect();
+        let mut cursor = self
+            .batches_coll()
+            .find(doc! { "_id": { "$in": &ids }, "userId": user_id.as_str() })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
+        let mut found = HashSet::new();
+        while let Some(doc) = cursor.next(session).await {
+            if let Ok(id) = doc?.get_str("_id") {
+                found.insert(id.to_string());
+            }
+        }
+        let missing: Vec<&str> = ids.into_iter().filter(|id| !found.contains(*id)).collect();
+        Err(StoreError::UnknownBatch(missing.join(", ")).into())
     }
 
     /// Upserts one chunk of records. The stored write dates are read first (in the same
@@ -444,18 +509,25 @@ impl MongoStore {
             .stored_write_dates(session, user_id, module, &ids)
             .await?;
         let mut summary = WriteSummary::default();
-        let mut statements = Vec::with_capacity(chunk.len());
+        let mut inserts = Vec::new();
+        let mut statements = Vec::new();
         for record in chunk {
-            let newer_stored = stored
-                .get(&record.odoo_id)
-                .is_some_and(|stored| *stored > record.write_date);
-            if newer_stored {
-                summary.skipped_older += 1;
-            } else {
-                statements.push(upsert_statement(user_id, record, now));
+            match stored.get(&record.odoo_id) {
+                Some(stored) if *stored > record.write_date => summary.skipped_older += 1,
+                Some(_) => statements.push(upsert_statement(user_id, record, now)),
+                // Absent in this transaction's snapshot: a plain insert is far cheaper for
+                // the server than a pipeline upsert. Fenced transactions of one tenant
+                // conflict on the tenant document, so nobody else inserts it meanwhile.
+                None => inserts.push(record_doc(user_id, record, now)),
             }
         }
-        summary.written = statements.len() as u64;
+        summary.written = (inserts.len() + statements.len()) as u64;
+        if !inserts.is_empty() {
+            self.records(module)
+                .insert_many(inserts)
+                .session(&mut *session)
+                .await?;
+        }
         self.send_updates(session, module.collection(), statements)
             .await?;
         Ok(summary)
@@ -512,12 +584,13 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Runs one `update` command; returns the server's reply (`n` = statements matched).
     async fn update_command(
         &self,
         session: &mut ClientSession,
         collection: &str,
         updates: Vec<Document>,
-    ) -> Result<(), TxnError> {
+    ) -> Result<Document, TxnError> {
         let reply = self
             .db
             .run_command(doc! { "update": collection, "updates": updates, "ordered": true })
@@ -533,7 +606,7 @@ impl MongoStore {
                 .into());
             }
         }
-        Ok(())
+        Ok(reply)
     }
 
     /// Sets the module's watermark to `watermark` unless it already is as new or newer.
@@ -939,15 +1012,13 @@ impl Store for MongoStore {
             .await
     }
 
-    async fn complete_batch(
+    async fn complete_batches(
         &self,
         lease: &Lease,
-        batch: &Batch,
-        records: &[MirrorRecord],
-        watermark: Option<DateTime<Utc>>,
+        writes: &[BatchWrite<'_>],
         now: DateTime<Utc>,
     ) -> Result<WriteSummary, StoreError> {
-        self.retrying(move || self.complete_batch_once(lease, batch, records, watermark, now))
+        self.retrying(move || self.complete_batches_once(lease, writes, now))
             .await
     }
 
@@ -1346,23 +1417,6 @@ fn stamp_module(modules: &mut [ModuleState], batch: &NewBatch, now: DateTime<Utc
         BatchKind::Reconcile => state.last_reconcile_at = Some(now),
         BatchKind::Initial => {}
     }
-}
-
-/// One record per odooId (the newest write; the later one on a tie), so a batch that
-/// fetched a row twice stores it once.
-fn newest_per_id(records: &[MirrorRecord]) -> Vec<&MirrorRecord> {
-    let mut newest: HashMap<i64, &MirrorRecord> = HashMap::with_capacity(records.len());
-    for record in records {
-        let keep = newest
-            .get(&record.odoo_id)
-            .is_none_or(|kept| kept.write_date <= record.write_date);
-        if keep {
-            newest.insert(record.odoo_id, record);
-        }
-    }
-    let mut unique: Vec<&MirrorRecord> = newest.into_values().collect();
-    unique.sort_by_key(|r| r.odoo_id);
-    unique
 }
 
 /// The stored form of a record. `userId` and `odooId` come first for readability and are set

@@ -367,7 +367,16 @@ pub struct StoredRecord {
     pub document: Value,
 }
 
-/// What `complete_batch` wrote.
+/// One fetched batch to write with [`super::Store::complete_batches`].
+#[derive(Debug, Clone, Copy)]
+pub struct BatchWrite<'a> {
+    pub batch: &'a Batch,
+    pub records: &'a [MirrorRecord],
+    /// The newest `write_date` the fetch saw (Odoo's clock), if any.
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// What `complete_batches` wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteSummary {
     /// Records inserted or replaced.

@@ -20,8 +20,8 @@ use crate::odoo::{
     ClientSettings, ConnectionInfo, Context, ErrorClass, OdooClient, OdooError, Protocol,
 };
 use crate::store::{
-    Batch, BatchKind, BatchStatus, NewBatch, Prepared, SharedStore, StoreError, SyncStatus,
-    TenantError, TenantId, TenantState,
+    Batch, BatchKind, BatchStatus, BatchWrite, NewBatch, Prepared, SharedStore, StoreError,
+    SyncStatus, TenantError, TenantId, TenantState,
 };
 
 /// What the engine needs from the settings.
@@ -387,6 +387,12 @@ impl SyncEngine {
             return Ok(Step::Idle);
         }
         let group_len = self.group_len(&runnable);
+        // Counting the tenant's batches to see whether the initial sync is over is only worth
+        // it once no other runnable initial batch is left.
+        let initial_left = runnable
+            .iter()
+            .skip(group_len)
+            .any(|b| b.kind == BatchKind::Initial);
         let mut group = Vec::with_capacity(group_len);
         // Only the first batch is marked started: the rest of a group are fresh batches that
         // complete in the same step or, if it fails, are failed and retried one by one. This
@@ -407,7 +413,9 @@ impl SyncEngine {
         };
         match outcome {
             Ok((written, calls)) => {
-                self.finish_initial_if_complete(lease, state).await?;
+                if !initial_left {
+                    self.finish_initial_if_complete(lease, state).await?;
+                }
                 Ok(Step::BatchDone {
                     batches: group.len(),
                     batch: group.swap_remove(0),
@@ -478,24 +486,23 @@ impl SyncEngine {
             return self.reconcile(lease, state, &runner, first).await;
         }
         let windows = runner.fetch(group, || !lease.is_lost()).await?;
-        let mut written = 0;
-        let mut calls = 0;
-        for (batch, window) in group.iter().zip(windows) {
-            let summary = self
-                .store
-                .complete_batch(
-                    lease.lease(),
-                    batch,
-                    &window.records,
-                    window.watermark,
-                    Utc::now(),
-                )
-                .await
-                .map_err(store_to_fetch)?;
-            written += summary.written;
-            calls += window.calls;
-        }
-        Ok((written, calls))
+        let calls = windows.iter().map(|w| w.calls).sum();
+        let writes: Vec<BatchWrite<'_>> = group
+            .iter()
+            .zip(&windows)
+            .map(|(batch, window)| BatchWrite {
+                batch,
+                records: &window.records,
+                watermark: window.watermark,
+            })
+            .collect();
+        // One transaction for the whole group: a crash leaves all of it to fetch again.
+        let summary = self
+            .store
+            .complete_batches(lease.lease(), &writes, Utc::now())
+            .await
+            .map_err(store_to_fetch)?;
+        Ok((summary.written, calls))
     }
 
     /// Marks records gone from Odoo as deleted (and restores returning ones), then fetches

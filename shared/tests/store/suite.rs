@@ -21,8 +21,8 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 use shared::modules::{EmployeeAccess, Module};
 use shared::store::{
-    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, Lease, MirrorRecord, NewBatch, Prepared,
-    SharedStore, StoreError, SyncStatus, TenantError, TenantId,
+    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, Lease, MirrorRecord, NewBatch,
+    Prepared, SharedStore, StoreError, SyncStatus, TenantError, TenantId,
 };
 use shared::store::{EncryptedSecret, StoredConnection};
 
@@ -53,6 +53,8 @@ macro_rules! store_suite {
             complete_batch_is_idempotent,
             complete_batch_never_goes_back_to_older_write_date,
             complete_batch_clears_deleted_at,
+            complete_batches_writes_a_group_at_once,
+            complete_batches_is_all_or_nothing,
             watermark_only_rises,
             stale_lease_writes_nothing,
             racing_workers_only_current_lease_wins,
@@ -812,6 +814,116 @@ pub async fn complete_batch_clears_deleted_at(store: SharedStore) -> CaseResult 
     assert_eq!(records[0].deleted_at, None, "a record seen again is alive");
     assert_eq!(records[0].document["deletedAt"], Value::Null);
     assert_eq!(store.record_count(&id, Module::Sales, false).await?, 2);
+    Ok(())
+}
+
+/// A fetch group: fresh (never started) batches of two modules written in one step; a record
+/// fetched by two windows keeps its newest version; each module's watermark is the newest.
+pub async fn complete_batches_writes_a_group_at_once(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan: Vec<NewBatch> = [
+        (Module::Sales, 0),
+        (Module::Sales, 1),
+        (Module::Contacts, 2),
+    ]
+    .iter()
+    .map(|(m, h)| new_batch(*m, BatchKind::Initial, *h, *h + 1))
+    .collect();
+    let plan = store
+        .record_prepare(
+            &lease,
+            &prepared(&[Module::Sales, Module::Contacts]),
+            &plan,
+            ts(10),
+        )
+        .await?;
+    let first = [record(1, 10, "a"), record(5, 10, "moved-old")];
+    let second = [record(5, 30, "moved-new"), record(2, 20, "b")];
+    let contacts = [record(7, 40, "c")];
+    let writes = [
+        BatchWrite {
+            batch: &plan[0],
+            records: &first,
+            watermark: Some(ts(10)),
+        },
+        BatchWrite {
+            batch: &plan[1],
+            records: &second,
+            watermark: Some(ts(30)),
+        },
+        BatchWrite {
+            batch: &plan[2],
+            records: &contacts,
+            watermark: Some(ts(40)),
+        },
+    ];
+    let summary = store.complete_batches(&lease, &writes, ts(50)).await?;
+    assert_eq!(summary.written, 4, "record 5 is written once: {summary:?}");
+    assert_eq!(summary.skipped_older, 0);
+    assert_eq!(
+        names(&store, &id, Module::Sales).await?,
+        vec![(1, "a".into()), (2, "b".into()), (5, "moved-new".into())]
+    );
+    assert_eq!(
+        names(&store, &id, Module::Contacts).await?,
+        vec![(7, "c".into())]
+    );
+    for (batch, fetched) in plan.iter().zip([2, 2, 1]) {
+        let done = batch_by_id(&store, &id, &batch.id).await?;
+        assert_eq!(done.status, BatchStatus::Done, "{}", batch.id);
+        assert_eq!(done.fetched_count, Some(fetched));
+        assert_eq!(done.finished_at, Some(ts(50)));
+    }
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(
+        state.module(Module::Sales).and_then(|m| m.watermark),
+        Some(ts(30))
+    );
+    assert_eq!(
+        state.module(Module::Contacts).and_then(|m| m.watermark),
+        Some(ts(40))
+    );
+    Ok(())
+}
+
+/// A group naming a batch the tenant does not have writes nothing at all, and says which.
+pub async fn complete_batches_is_all_or_nothing(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let mut ghost = plan[0].clone();
+    ghost.id = BatchId::new_random();
+    let records = [record(1, 10, "a")];
+    let later = [record(2, 10, "b")];
+    let writes = [
+        BatchWrite {
+            batch: &plan[0],
+            records: &records,
+            watermark: Some(ts(10)),
+        },
+        BatchWrite {
+            batch: &ghost,
+            records: &later,
+            watermark: Some(ts(10)),
+        },
+    ];
+    match store.complete_batches(&lease, &writes, ts(20)).await {
+        Err(StoreError::UnknownBatch(which)) => {
+            assert!(
+                which.contains(ghost.id.as_str()),
+                "names the batch: {which}"
+            )
+        }
+        other => panic!("expected UnknownBatch, got {other:?}"),
+    }
+    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    let batch = batch_by_id(&store, &id, &plan[0].id).await?;
+    assert_eq!(
+        batch.status,
+        BatchStatus::Pending,
+        "the group is not half done"
+    );
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.module(Module::Sales).and_then(|m| m.watermark), None);
     Ok(())
 }
 

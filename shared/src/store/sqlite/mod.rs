@@ -27,9 +27,10 @@ use self::codec::{
     StoredModule, BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
 };
 use super::{
-    Batch, BatchCounts, BatchId, BatchKind, BatchStatus, DueQuery, DueTenant, Lease, MirrorRecord,
-    NewBatch, Prepared, ReconcileSummary, Store, StoreError, StoreOverview, StoredConnection,
-    StoredRecord, SyncStatus, TenantError, TenantId, TenantState, WriteSummary,
+    newest_per_id, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
+    DueTenant, Lease, MirrorRecord, NewBatch, Prepared, ReconcileSummary, Store, StoreError,
+    StoreOverview, StoredConnection, StoredRecord, SyncStatus, TenantError, TenantId, TenantState,
+    WriteSummary,
 };
 use crate::modules::Module;
 
@@ -267,7 +268,7 @@ async fn upsert_chunk(
     tx: &mut Transaction<'static, Sqlite>,
     table: &str,
     user_id: &TenantId,
-    records: &[MirrorRecord],
+    records: &[&MirrorRecord],
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let rows = vec!["(?, ?, ?, ?, NULL, ?, ?)"; records.len()].join(", ");
@@ -698,35 +699,52 @@ impl Store for SqliteStore {
         Ok(batch)
     }
 
-    async fn complete_batch(
+    async fn complete_batches(
         &self,
         lease: &Lease,
-        batch: &Batch,
-        records: &[MirrorRecord],
-        watermark: Option<DateTime<Utc>>,
+        writes: &[BatchWrite<'_>],
         now: DateTime<Utc>,
     ) -> Result<WriteSummary, StoreError> {
-        check_batch_tenant(lease, batch)?;
-        let mut tx = self.fenced(lease).await?;
-        // Dropping `tx` on an error rolls everything back: the batch is all or nothing.
-        finish_batch(&mut tx, batch, records.len(), now).await?;
-        let table = batch.module.collection();
-        let mut written = 0;
-        for chunk in records.chunks(UPSERT_CHUNK) {
-            written += upsert_chunk(&mut tx, table, &lease.user_id, chunk, now).await?;
+        for write in writes {
+            check_batch_tenant(lease, write.batch)?;
         }
-        if let Some(watermark) = watermark {
+        let mut tx = self.fenced(lease).await?;
+        // Dropping `tx` on an error rolls everything back: the group is all or nothing.
+        let mut written = 0;
+        let mut distinct = 0;
+        for write in writes {
+            finish_batch(&mut tx, write.batch, write.records.len(), now).await?;
+        }
+        for module in Module::ALL {
+            let records = newest_per_id(
+                writes
+                    .iter()
+                    .filter(|w| w.batch.module == module)
+                    .flat_map(|w| w.records.iter()),
+            );
+            for chunk in records.chunks(UPSERT_CHUNK) {
+                written +=
+                    upsert_chunk(&mut tx, module.collection(), &lease.user_id, chunk, now).await?;
+            }
+            distinct += records.len() as u64;
+        }
+        let watermarks: Vec<(Module, String)> = writes
+            .iter()
+            .filter_map(|w| w.watermark.map(|at| (w.batch.module, ts(at))))
+            .collect();
+        if !watermarks.is_empty() {
             update_modules(&mut tx, &lease.user_id, now, |modules| {
-                if let Some(state) = module_mut(modules, batch.module) {
-                    // Fixed-width text compares as time; a missing or unreadable old value is
-                    // replaced.
-                    let new = ts(watermark);
-                    if state
-                        .watermark
-                        .as_deref()
-                        .is_none_or(|old| old < new.as_str())
-                    {
-                        state.watermark = Some(new);
+                for (module, new) in &watermarks {
+                    if let Some(state) = module_mut(modules, *module) {
+                        // Fixed-width text compares as time; a missing or unreadable old
+                        // value is replaced.
+                        if state
+                            .watermark
+                            .as_deref()
+                            .is_none_or(|old| old < new.as_str())
+                        {
+                            state.watermark = Some(new.clone());
+                        }
                     }
                 }
             })
@@ -735,7 +753,7 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_err)?;
         Ok(WriteSummary {
             written,
-            skipped_older: (records.len() as u64).saturating_sub(written),
+            skipped_older: distinct.saturating_sub(written),
         })
     }
 

@@ -40,6 +40,16 @@ pub const VARIABLES: &[&str] = &[
     "ADMIN_TOKEN",
     "PREVIOUS_ENCRYPTION_KEYS",
     "CORS_ALLOWED_ORIGINS",
+    "LEASE_TTL_SECONDS",
+    "WORKER_SHUTDOWN_GRACE_SECONDS",
+    "WORKER_FETCHERS",
+    "QUEUE_POLL_MS",
+    "QUEUE_HEARTBEAT_SECONDS",
+    "QUEUE_MISSED_HEARTBEATS",
+    "QUEUE_CALL_TIMEOUT_SECONDS",
+    "ENQUEUE_STALE_SECONDS",
+    "SCHEDULER_MAX_PER_TICK",
+    "SCHEDULER_MAX_BACKLOG",
 ];
 
 /// A setting that is missing or out of range.
@@ -88,6 +98,16 @@ struct RawSettings {
     admin_token: Option<String>,
     previous_encryption_keys: String,
     cors_allowed_origins: String,
+    lease_ttl_seconds: u64,
+    worker_shutdown_grace_seconds: u64,
+    worker_fetchers: u64,
+    queue_poll_ms: u64,
+    queue_heartbeat_seconds: u64,
+    queue_missed_heartbeats: u64,
+    queue_call_timeout_seconds: u64,
+    enqueue_stale_seconds: u64,
+    scheduler_max_per_tick: u64,
+    scheduler_max_backlog: u64,
 }
 
 impl Default for RawSettings {
@@ -116,6 +136,16 @@ impl Default for RawSettings {
             admin_token: None,
             previous_encryption_keys: String::new(),
             cors_allowed_origins: String::new(),
+            lease_ttl_seconds: 60,
+            worker_shutdown_grace_seconds: 30,
+            worker_fetchers: 2,
+            queue_poll_ms: 200,
+            queue_heartbeat_seconds: 2,
+            queue_missed_heartbeats: 3,
+            queue_call_timeout_seconds: 15,
+            enqueue_stale_seconds: 120,
+            scheduler_max_per_tick: 2000,
+            scheduler_max_backlog: 5000,
         }
     }
 }
@@ -179,6 +209,36 @@ pub struct Settings {
     /// Origins browsers may call the API from (CORS), e.g. `https://app.example.com`;
     /// empty allows none, `*` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// How the queue roles (worker, scheduler, standalone) run.
+    pub queue: QueueTuning,
+}
+
+/// Settings of the queue roles: leases, shutdown, apalis polling and heartbeats, scheduler
+/// bounds. The defaults are the ones QUEUE-NOTES.md argues for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueTuning {
+    /// A tenant's lease lasts this long unless renewed (`LEASE_TTL_SECONDS`).
+    pub lease_ttl: Duration,
+    /// Time in-flight jobs get to finish after SIGTERM (`WORKER_SHUTDOWN_GRACE_SECONDS`).
+    pub shutdown_grace: Duration,
+    /// apalis workers per process; the concurrency is split between them (`WORKER_FETCHERS`).
+    pub fetchers: usize,
+    /// How often an idle worker looks for jobs (`QUEUE_POLL_MS`).
+    pub poll_interval: Duration,
+    /// Worker heartbeat; a worker silent for `heartbeat * missed_heartbeats` is presumed dead
+    /// and its jobs go back to the queue (`QUEUE_HEARTBEAT_SECONDS`, `QUEUE_MISSED_HEARTBEATS`).
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
+    /// The longest one push or backlog count may take (`QUEUE_CALL_TIMEOUT_SECONDS`).
+    pub call_timeout: Duration,
+    /// A queued-job mark older than this is presumed lost and the tenant is queued again
+    /// (`ENQUEUE_STALE_SECONDS`).
+    pub enqueue_stale: Duration,
+    /// Jobs one scheduler tick pushes at most (`SCHEDULER_MAX_PER_TICK`).
+    pub max_per_tick: usize,
+    /// No pushing while this many jobs wait; above ~8,000 apalis-redis' fetch breaks
+    /// (`SCHEDULER_MAX_BACKLOG`).
+    pub max_backlog: u64,
 }
 
 impl Settings {
@@ -336,6 +396,58 @@ impl Settings {
                     .map_err(|p| invalid("PREVIOUS_ENCRYPTION_KEYS", format!("each key {p}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let queue = QueueTuning {
+            lease_ttl: Duration::from_secs(within(
+                "LEASE_TTL_SECONDS",
+                raw.lease_ttl_seconds,
+                3,
+                3600,
+            )?),
+            shutdown_grace: Duration::from_secs(within(
+                "WORKER_SHUTDOWN_GRACE_SECONDS",
+                raw.worker_shutdown_grace_seconds,
+                0,
+                3600,
+            )?),
+            fetchers: within("WORKER_FETCHERS", raw.worker_fetchers, 1, 64)? as usize,
+            poll_interval: Duration::from_millis(within(
+                "QUEUE_POLL_MS",
+                raw.queue_poll_ms,
+                10,
+                60_000,
+            )?),
+            heartbeat: Duration::from_secs(within(
+                "QUEUE_HEARTBEAT_SECONDS",
+                raw.queue_heartbeat_seconds,
+                1,
+                300,
+            )?),
+            missed_heartbeats: within(
+                "QUEUE_MISSED_HEARTBEATS",
+                raw.queue_missed_heartbeats,
+                1,
+                100,
+            )? as usize,
+            call_timeout: Duration::from_secs(within(
+                "QUEUE_CALL_TIMEOUT_SECONDS",
+                raw.queue_call_timeout_seconds,
+                1,
+                600,
+            )?),
+            enqueue_stale: Duration::from_secs(within(
+                "ENQUEUE_STALE_SECONDS",
+                raw.enqueue_stale_seconds,
+                5,
+                86_400,
+            )?),
+            max_per_tick: within(
+                "SCHEDULER_MAX_PER_TICK",
+                raw.scheduler_max_per_tick,
+                1,
+                100_000,
+            )? as usize,
+            max_backlog: within("SCHEDULER_MAX_BACKLOG", raw.scheduler_max_backlog, 1, 7_000)?,
+        };
         let cors_allowed_origins: Vec<String> = comma_list(&raw.cors_allowed_origins)
             .map(|o| o.trim_end_matches('/').to_string())
             .collect();
@@ -388,6 +500,7 @@ impl Settings {
             admin_token,
             previous_encryption_keys,
             cors_allowed_origins,
+            queue,
         })
     }
 
@@ -403,6 +516,18 @@ impl Settings {
 }
 
 /// The non-empty, trimmed items of a comma-separated list.
+/// `value` when it lies in `min..=max`, else an error naming the variable and the range.
+fn within(variable: &'static str, value: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            variable,
+            format!("must be between {min} and {max}, got {value}"),
+        ))
+    }
+}
+
 fn comma_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(',')
         .map(str::trim)
@@ -427,6 +552,10 @@ mod tests {
         assert_eq!(s.max_window, Duration::from_secs(24 * 3600));
         assert_eq!(s.api_call_delay, Duration::from_millis(1000));
         assert!(s.mongo_uri.is_none() && s.redis_url.is_none());
+        assert_eq!(s.queue.lease_ttl, Duration::from_secs(60));
+        assert_eq!(s.queue.heartbeat, Duration::from_secs(2));
+        assert_eq!(s.queue.missed_heartbeats, 3);
+        assert_eq!(s.queue.max_backlog, 5000);
     }
 
     #[test]
@@ -446,6 +575,9 @@ mod tests {
                 "PREVIOUS_ENCRYPTION_KEYS",
             ),
             ("CORS_ALLOWED_ORIGINS", "ftp://x", "CORS_ALLOWED_ORIGINS"),
+            ("SCHEDULER_MAX_BACKLOG", "9000", "SCHEDULER_MAX_BACKLOG"),
+            ("QUEUE_POLL_MS", "soon", "QUEUE_POLL_MS"),
+            ("LEASE_TTL_SECONDS", "1", "LEASE_TTL_SECONDS"),
             (
                 "CORS_ALLOWED_ORIGINS",
                 "https://a.com/path",
@@ -471,5 +603,19 @@ mod tests {
         assert_eq!(s.encryption_key.expect("set").bytes(), &[7u8; 32]);
         assert_eq!(s.allowed_private_hosts, vec!["127.0.0.1", "localhost"]);
         assert!(!format!("{:?}", Settings::from_pairs(&[("ENCRYPTION_KEY", &key)])).contains(&key));
+    }
+
+    #[test]
+    fn queue_settings_come_from_a_toml_file_and_the_environment_wins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("odoo-sync.toml");
+        std::fs::write(&path, "lease_ttl_seconds = 30\nworker_fetchers = 4\n").expect("written");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WORKER_FETCHERS", "3");
+            let s = Settings::load(Some(&path)).expect("valid");
+            assert_eq!(s.queue.lease_ttl, Duration::from_secs(30));
+            assert_eq!(s.queue.fetchers, 3);
+            Ok(())
+        });
     }
 }

@@ -29,13 +29,13 @@ pub fn ticker(roles: &Roles, queue: Arc<dyn worker::JobQueue>) -> Ticker {
         engine: roles.engine.clone(),
         queue,
         rules: DueRules {
-            enqueue_stale: roles.env.enqueue_stale,
+            enqueue_stale: roles.settings.queue.enqueue_stale,
             incremental_interval: roles.settings.incremental_interval,
             reconcile_interval: roles.settings.reconcile_interval,
         },
         limits: TickLimits {
-            max_per_tick: roles.env.max_per_tick,
-            max_backlog: roles.env.max_backlog,
+            max_per_tick: roles.settings.queue.max_per_tick,
+            max_backlog: roles.settings.queue.max_backlog,
         },
     }
 }

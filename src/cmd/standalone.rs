@@ -11,7 +11,7 @@ use clap::Args;
 use shared::config::Settings;
 use shared::store::sqlite::SqliteStore;
 use shared::store::SharedStore;
-use worker::{QueueEnv, SqliteQueue};
+use worker::SqliteQueue;
 
 use super::scheduler::{loop_options, ticker};
 use super::worker::Roles;
@@ -31,7 +31,6 @@ pub struct StandaloneArgs {
 
 pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
-    let env = QueueEnv::load()?;
     let data_dir = settings.data_dir.clone();
     let store: SharedStore = Arc::new(
         SqliteStore::open_in_dir(&data_dir)
@@ -52,7 +51,7 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
         Some(_) => Some(super::api::open_queue(&settings).await?),
         None => None,
     };
-    let roles = Roles::new(settings, env, store.clone())?;
+    let roles = Roles::new(settings, store.clone())?;
     let queue = SqliteQueue::open(&data_dir.join(QUEUE_FILE), &roles.queue_settings())
         .await
         .context("opening the job queue")?;

@@ -11,8 +11,7 @@ use shared::store::mongo::MongoStore;
 use shared::store::SharedStore;
 use shared::sync::{EngineOptions, SyncEngine};
 use worker::{
-    JobRunner, QueueEnv, QueueSettings, RedisQueue, RunnerOptions, Shutdown, StoredConnections,
-    WorkerOptions,
+    JobRunner, QueueSettings, RedisQueue, RunnerOptions, Shutdown, StoredConnections, WorkerOptions,
 };
 
 #[derive(Args, Debug)]
@@ -29,20 +28,18 @@ pub struct WorkerArgs {
 /// The pieces every role that runs jobs builds the same way.
 pub struct Roles {
     pub settings: Settings,
-    pub env: QueueEnv,
     pub engine: Arc<SyncEngine>,
     pub shutdown: Shutdown,
 }
 
 impl Roles {
-    pub fn new(settings: Settings, env: QueueEnv, store: SharedStore) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, store: SharedStore) -> anyhow::Result<Self> {
         let mut options = EngineOptions::from_settings(&settings);
-        options.lease_ttl = env.lease_ttl;
+        options.lease_ttl = settings.queue.lease_ttl;
         let engine = Arc::new(SyncEngine::new(store, options)?);
-        let shutdown = Shutdown::new(env.shutdown_grace);
+        let shutdown = Shutdown::new(settings.queue.shutdown_grace);
         Ok(Roles {
             settings,
-            env,
             engine,
             shutdown,
         })
@@ -50,9 +47,10 @@ impl Roles {
 
     pub fn queue_settings(&self) -> QueueSettings {
         QueueSettings {
-            poll_interval: self.env.poll_interval,
-            heartbeat: self.env.heartbeat,
-            missed_heartbeats: self.env.missed_heartbeats,
+            poll_interval: self.settings.queue.poll_interval,
+            heartbeat: self.settings.queue.heartbeat,
+            missed_heartbeats: self.settings.queue.missed_heartbeats,
+            call_timeout: self.settings.queue.call_timeout,
             ..QueueSettings::default()
         }
     }
@@ -60,7 +58,7 @@ impl Roles {
     pub fn worker_options(&self) -> WorkerOptions {
         WorkerOptions {
             concurrency: self.settings.worker_concurrency as usize,
-            fetchers: self.env.fetchers,
+            fetchers: self.settings.queue.fetchers,
             queue: self.queue_settings(),
             ..WorkerOptions::default()
         }
@@ -76,7 +74,7 @@ impl Roles {
             queue,
             self.shutdown.clone(),
             RunnerOptions {
-                enqueue_stale: self.env.enqueue_stale,
+                enqueue_stale: self.settings.queue.enqueue_stale,
                 ..RunnerOptions::default()
             },
         )))
@@ -85,7 +83,6 @@ impl Roles {
 
 /// Connects MongoDB and Redis from the settings (both required in distributed mode).
 pub async fn distributed(settings: Settings) -> anyhow::Result<(Roles, RedisQueue)> {
-    let env = QueueEnv::load()?;
     let mongo_uri = settings
         .mongo_uri
         .clone()
@@ -99,7 +96,7 @@ pub async fn distributed(settings: Settings) -> anyhow::Result<(Roles, RedisQueu
             .await
             .context("connecting to MongoDB")?,
     );
-    let roles = Roles::new(settings, env, store)?;
+    let roles = Roles::new(settings, store)?;
     let conn = roles
         .queue_settings()
         .redis_connection(&redis_url)

@@ -8,11 +8,9 @@
 //! - [`connection`]: where a job finds the tenant's Odoo connection;
 //! - [`runner`]: one job → one engine step, then the tenant's next job;
 //! - [`shutdown`]: stop on SIGTERM, grace period, lease release;
-//! - [`env`]: the queue roles' variables beside the shared settings;
 //! - [`process`]: apalis workers under a restarting supervisor.
 
 pub mod connection;
-pub mod env;
 pub mod job;
 pub mod process;
 pub mod queue;
@@ -20,7 +18,6 @@ pub mod runner;
 pub mod shutdown;
 
 pub use connection::{ConnectionError, ConnectionSource, StoredConnections};
-pub use env::QueueEnv;
 pub use job::{Incoming, JobCodec, TenantJob};
 pub use process::{run_redis, run_sqlite, WorkerOptions, WorkerProcessError};
 pub use queue::{JobQueue, QueueError, QueueSettings, RedisQueue, SqliteQueue};

@@ -32,6 +32,20 @@ pub enum QueueError {
     Sqlite(#[from] apalis_sqlite::Error),
     #[error("sqlite queue: {0}")]
     Sql(#[from] sqlx::Error),
+    /// The queue did not answer in time (a dead connection the OS has not reported yet, a
+    /// server restarting); the caller carries on and the scheduler repairs what was missed.
+    #[error("the queue did not answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// Runs one queue call, giving up after `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, QueueError>>,
+) -> Result<T, QueueError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or(Err(QueueError::TimedOut(limit)))
 }
 
 /// How workers use the queue. The defaults are the ones QUEUE-NOTES.md argues for.
@@ -48,6 +62,8 @@ pub struct QueueSettings {
     /// Redis reply timeout (redis-rs' 500 ms default turns a slow Redis into a fatal error).
     pub response_timeout: Duration,
     pub connection_timeout: Duration,
+    /// The longest a push, backlog count or clean-up may take, reconnects included.
+    pub call_timeout: Duration,
 }
 
 impl Default for QueueSettings {
@@ -59,6 +75,7 @@ impl Default for QueueSettings {
             batch_size: 8,
             response_timeout: Duration::from_secs(10),
             connection_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -121,6 +138,7 @@ pub trait JobQueue: Send + Sync + 'static {
 pub struct RedisQueue {
     storage: RedisStorage<Incoming>,
     conn: ConnectionManager,
+    call_timeout: Duration,
 }
 
 impl RedisQueue {
@@ -128,6 +146,7 @@ impl RedisQueue {
         RedisQueue {
             storage: RedisStorage::new(conn.clone()).with_config(settings.redis_config()),
             conn,
+            call_timeout: settings.call_timeout,
         }
     }
 
@@ -140,38 +159,47 @@ impl RedisQueue {
 #[async_trait]
 impl JobQueue for RedisQueue {
     async fn push(&self, jobs: &[TenantJob]) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
-        for chunk in jobs.chunks(PUSH_CHUNK) {
-            let tasks: Vec<_> = chunk
-                .iter()
-                .map(|job| Ok(TaskBuilder::new(job.encode()).build()))
-                .collect();
-            storage.send_all(&mut futures::stream::iter(tasks)).await?;
-        }
-        Ok(())
+        bounded(self.call_timeout, async {
+            let mut storage = self.storage.clone();
+            for chunk in jobs.chunks(PUSH_CHUNK) {
+                let tasks: Vec<_> = chunk
+                    .iter()
+                    .map(|job| Ok(TaskBuilder::new(job.encode()).build()))
+                    .collect();
+                storage.send_all(&mut futures::stream::iter(tasks)).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn backlog(&self) -> Result<u64, QueueError> {
-        let config = self.storage.get_config();
-        let mut conn = self.conn.clone();
-        let (scheduled, active): (u64, u64) = redis::pipe()
-            .zcard(config.scheduled_jobs_set())
-            .llen(config.active_jobs_list())
-            .query_async(&mut conn)
-            .await?;
-        Ok(scheduled + active)
+        bounded(self.call_timeout, async {
+            let config = self.storage.get_config();
+            let mut conn = self.conn.clone();
+            let (scheduled, active): (u64, u64) = redis::pipe()
+                .zcard(config.scheduled_jobs_set())
+                .llen(config.active_jobs_list())
+                .query_async(&mut conn)
+                .await?;
+            Ok(scheduled + active)
+        })
+        .await
     }
 
     async fn clean_finished(&self) -> Result<u64, QueueError> {
-        let mut storage = self.storage.clone();
-        let removed = storage.vacuum().await?;
-        // The done set only feeds statistics and grows by one id per job forever.
-        let mut conn = self.conn.clone();
-        let _: () = redis::cmd("UNLINK")
-            .arg(self.storage.get_config().done_jobs_set())
-            .query_async(&mut conn)
-            .await?;
-        Ok(removed as u64)
+        bounded(self.call_timeout, async {
+            let mut storage = self.storage.clone();
+            let removed = storage.vacuum().await?;
+            // The done set only feeds statistics and grows by one id per job forever.
+            let mut conn = self.conn.clone();
+            let _: () = redis::cmd("UNLINK")
+                .arg(self.storage.get_config().done_jobs_set())
+                .query_async(&mut conn)
+                .await?;
+            Ok(removed as u64)
+        })
+        .await
     }
 }
 
@@ -180,6 +208,7 @@ impl JobQueue for RedisQueue {
 pub struct SqliteQueue {
     storage: SqliteStorage<Incoming>,
     pool: SqlitePool,
+    call_timeout: Duration,
 }
 
 impl SqliteQueue {
@@ -197,6 +226,7 @@ impl SqliteQueue {
         Ok(SqliteQueue {
             storage: SqliteStorage::new(&pool).with_config(settings.sqlite_config()),
             pool,
+            call_timeout: settings.call_timeout,
         })
     }
 
@@ -208,29 +238,38 @@ impl SqliteQueue {
 #[async_trait]
 impl JobQueue for SqliteQueue {
     async fn push(&self, jobs: &[TenantJob]) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
-        for chunk in jobs.chunks(PUSH_CHUNK) {
-            let tasks: Vec<_> = chunk
-                .iter()
-                .map(|job| Ok(TaskBuilder::new(job.encode()).build()))
-                .collect();
-            storage.send_all(&mut futures::stream::iter(tasks)).await?;
-        }
-        Ok(())
+        bounded(self.call_timeout, async {
+            let mut storage = self.storage.clone();
+            for chunk in jobs.chunks(PUSH_CHUNK) {
+                let tasks: Vec<_> = chunk
+                    .iter()
+                    .map(|job| Ok(TaskBuilder::new(job.encode()).build()))
+                    .collect();
+                storage.send_all(&mut futures::stream::iter(tasks)).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn backlog(&self) -> Result<u64, QueueError> {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND status = 'Pending'",
-        )
-        .bind(QUEUE_NAME)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(waiting).unwrap_or(0))
+        bounded(self.call_timeout, async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND status = 'Pending'",
+            )
+            .bind(QUEUE_NAME)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(u64::try_from(waiting).unwrap_or(0))
+        })
+        .await
     }
 
     async fn clean_finished(&self) -> Result<u64, QueueError> {
-        let mut storage = self.storage.clone();
-        Ok(storage.vacuum().await? as u64)
+        bounded(self.call_timeout, async {
+            let mut storage = self.storage.clone();
+            Ok(storage.vacuum().await? as u64)
+        })
+        .await
     }
 }

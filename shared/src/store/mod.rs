@@ -168,6 +168,11 @@ pub trait Store: Send + Sync + 'static {
     /// records seen again — marks its batch `done` with `fetched_count`, and raises the
     /// module's watermark to its `watermark` (never lowers it). A fetch group's batches are
     /// written together so the store does one transaction per group, not per batch.
+    ///
+    /// When the writes include initial batches and no initial batch of the tenant is left
+    /// pending, in progress or failed, an `in_progress` tenant becomes `done` in the same step
+    /// (`finished_initial`): a worker dying right after the last write cannot leave a tenant
+    /// in progress with nothing left to run.
     async fn complete_batches(
         &self,
         lease: &Lease,
@@ -204,7 +209,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ReconcileSummary, StoreError>;
 
     /// A failed attempt: `failed` with `next_attempt_at = retry_at`, or `permanently_failed`
-    /// when `retry_at` is `None`. Fenced.
+    /// when `retry_at` is `None`. Fenced. Giving up the last unfinished initial batch makes
+    /// an `in_progress` tenant `done` in the same step, as in [`Store::complete_batches`].
     async fn fail_batch(
         &self,
         lease: &Lease,

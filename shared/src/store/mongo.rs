@@ -441,8 +441,53 @@ impl MongoStore {
         }
         self.finish_batches(&mut session, user_id, writes, now)
             .await?;
+        if writes.iter().any(|w| w.batch.kind == BatchKind::Initial) {
+            summary.finished_initial = self.finish_initial_in(&mut session, user_id, now).await?;
+        }
         commit(&mut session).await?;
         Ok(summary)
+    }
+
+    /// Makes an `in_progress` tenant `done` when none of its initial batches is left to run;
+    /// returns whether it did.
+    async fn finish_initial_in(
+        &self,
+        session: &mut ClientSession,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, TxnError> {
+        let unfinished = self
+            .batches_coll()
+            .find_one(doc! {
+                "userId": user_id.as_str(),
+                "kind": BatchKind::Initial.as_str(),
+                "status": { "$in": [
+                    BatchStatus::Pending.as_str(),
+                    BatchStatus::InProgress.as_str(),
+                    BatchStatus::Failed.as_str(),
+                ] },
+            })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
+        if unfinished.is_some() {
+            return Ok(false);
+        }
+        let finished = self
+            .tenants()
+            .update_one(
+                doc! {
+                    "userId": user_id.as_str(),
+                    "syncStatus": SyncStatus::InProgress.as_str(),
+                },
+                doc! { "$set": {
+                    "syncStatus": SyncStatus::Done.as_str(),
+                    "updatedAt": date(now),
+                } },
+            )
+            .session(session)
+            .await?;
+        Ok(finished.modified_count == 1)
     }
 
     /// Marks the batches `done` with one `update` command; `UnknownBatch` when one is missing.
@@ -743,6 +788,10 @@ impl MongoStore {
         }
         self.update_batch(&mut session, &lease.user_id, batch_id, set)
             .await?;
+        if retry_at.is_none() {
+            self.finish_initial_in(&mut session, &lease.user_id, now)
+                .await?;
+        }
         commit(&mut session).await
     }
 

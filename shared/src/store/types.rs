@@ -383,6 +383,8 @@ pub struct WriteSummary {
     pub written: u64,
     /// Records left alone because the store already had a newer `writeDate`.
     pub skipped_older: u64,
+    /// This write finished the tenant's initial sync (`in_progress` became `done`).
+    pub finished_initial: bool,
 }
 
 /// What `complete_reconcile` changed.

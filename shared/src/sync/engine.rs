@@ -387,12 +387,6 @@ impl SyncEngine {
             return Ok(Step::Idle);
         }
         let group_len = self.group_len(&runnable);
-        // Counting the tenant's batches to see whether the initial sync is over is only worth
-        // it once no other runnable initial batch is left.
-        let initial_left = runnable
-            .iter()
-            .skip(group_len)
-            .any(|b| b.kind == BatchKind::Initial);
         let mut group = Vec::with_capacity(group_len);
         // Only the first batch is marked started: the rest of a group are fresh batches that
         // complete in the same step or, if it fails, are failed and retried one by one. This
@@ -412,9 +406,13 @@ impl SyncEngine {
             Err(e) => Err(FetchError::Odoo(e)),
         };
         match outcome {
-            Ok((written, calls)) => {
-                if !initial_left {
-                    self.finish_initial_if_complete(lease, state).await?;
+            Ok(GroupDone {
+                written,
+                calls,
+                finished_initial,
+            }) => {
+                if finished_initial {
+                    tracing::info!(tenant = %state.user_id, "initial sync finished");
                 }
                 Ok(Step::BatchDone {
                     batches: group.len(),
@@ -463,17 +461,16 @@ impl SyncEngine {
         first_group_len(&counts, u64::from(self.options.limit_per_call))
     }
 
-    /// Fetches and writes a group of batches (or runs one reconcile); returns (records
-    /// written, calls made).
+    /// Fetches and writes a group of batches (or runs one reconcile).
     async fn run_group(
         &self,
         lease: &TenantLease,
         state: &TenantState,
         client: &OdooClient,
         group: &[Batch],
-    ) -> Result<(u64, u32), FetchError> {
+    ) -> Result<GroupDone, FetchError> {
         let Some(first) = group.first() else {
-            return Ok((0, 0));
+            return Ok(GroupDone::default());
         };
         let access = state.employee_access.unwrap_or(EmployeeAccess::Full);
         let mapping = first.module.mapping(client.version(), access);
@@ -483,7 +480,12 @@ impl SyncEngine {
             limit: self.options.limit_per_call,
         };
         if first.kind == BatchKind::Reconcile {
-            return self.reconcile(lease, state, &runner, first).await;
+            let (written, calls) = self.reconcile(lease, state, &runner, first).await?;
+            return Ok(GroupDone {
+                written,
+                calls,
+                finished_initial: false,
+            });
         }
         let windows = runner.fetch(group, || !lease.is_lost()).await?;
         let calls = windows.iter().map(|w| w.calls).sum();
@@ -502,7 +504,11 @@ impl SyncEngine {
             .complete_batches(lease.lease(), &writes, Utc::now())
             .await
             .map_err(store_to_fetch)?;
-        Ok((summary.written, calls))
+        Ok(GroupDone {
+            written: summary.written,
+            calls,
+            finished_initial: summary.finished_initial,
+        })
     }
 
     /// Marks records gone from Odoo as deleted (and restores returning ones), then fetches
@@ -586,7 +592,13 @@ impl SyncEngine {
                 permanent, "batch attempt failed: {message}");
         }
         if any_permanent {
-            self.finish_initial_if_complete(lease, state).await?;
+            // Giving up the last initial batch finishes the initial sync (in the store's step).
+            let now_state = self.store.tenant(&state.user_id).await?;
+            if state.sync_status == SyncStatus::InProgress
+                && now_state.is_some_and(|t| t.sync_status == SyncStatus::Done)
+            {
+                tracing::info!(tenant = %state.user_id, "initial sync finished");
+            }
         }
         let Some(batch) = group.into_iter().next() else {
             return Ok(Step::Idle);
@@ -608,29 +620,6 @@ impl SyncEngine {
             .nth(attempts.saturating_sub(1) as usize)
             .unwrap_or(self.options.retry_max);
         retry_after.map_or(backoff, |asked| asked.max(backoff))
-    }
-
-    /// `in_progress` becomes `done` once every initial batch is done or permanently failed.
-    async fn finish_initial_if_complete(
-        &self,
-        lease: &TenantLease,
-        state: &TenantState,
-    ) -> Result<(), SyncError> {
-        if state.sync_status != SyncStatus::InProgress {
-            return Ok(());
-        }
-        let counts = self
-            .store
-            .batch_counts(&state.user_id, BatchKind::Initial)
-            .await?;
-        if counts.finished() == counts.total() {
-            self.store
-                .set_sync_status(lease.lease(), SyncStatus::Done, Utc::now())
-                .await?;
-            tracing::info!(tenant = %state.user_id, done = counts.done,
-                failed = counts.permanently_failed, "initial sync finished");
-        }
-        Ok(())
     }
 
     /// Adds incremental batches (from each module's watermark minus the lookback to now)
@@ -745,6 +734,14 @@ impl SyncEngine {
         }
         Ok(ends)
     }
+}
+
+/// What a fetched and written group amounted to.
+#[derive(Debug, Default)]
+struct GroupDone {
+    written: u64,
+    calls: u32,
+    finished_initial: bool,
 }
 
 async fn release(lease: TenantLease) {

@@ -55,6 +55,8 @@ macro_rules! store_suite {
             complete_batch_clears_deleted_at,
             complete_batches_writes_a_group_at_once,
             complete_batches_is_all_or_nothing,
+            last_initial_write_finishes_the_sync,
+            giving_up_the_last_initial_batch_finishes_the_sync,
             watermark_only_rises,
             stale_lease_writes_nothing,
             racing_workers_only_current_lease_wins,
@@ -924,6 +926,84 @@ pub async fn complete_batches_is_all_or_nothing(store: SharedStore) -> CaseResul
     );
     let state = store.tenant(&id).await?.expect("tenant exists");
     assert_eq!(state.module(Module::Sales).and_then(|m| m.watermark), None);
+    Ok(())
+}
+
+/// The write that leaves no initial batch to run makes the tenant `done` in the same step;
+/// later (incremental) writes do not touch the status.
+pub async fn last_initial_write_finishes_the_sync(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let status = |store: SharedStore, id: TenantId| async move {
+        Ok::<_, StoreError>(store.tenant(&id).await?.expect("tenant exists").sync_status)
+    };
+    assert_eq!(
+        status(store.clone(), id.clone()).await?,
+        SyncStatus::InProgress
+    );
+    let first = run_batch(
+        &store,
+        &lease,
+        &plan[0],
+        &[record(1, 10, "a")],
+        None,
+        ts(20),
+    )
+    .await?;
+    assert!(
+        !first.finished_initial,
+        "one initial batch is still pending"
+    );
+    assert_eq!(
+        status(store.clone(), id.clone()).await?,
+        SyncStatus::InProgress
+    );
+    let last = run_batch(
+        &store,
+        &lease,
+        &plan[1],
+        &[record(2, 10, "b")],
+        None,
+        ts(30),
+    )
+    .await?;
+    assert!(last.finished_initial);
+    assert_eq!(status(store.clone(), id.clone()).await?, SyncStatus::Done);
+    let later = add_one(
+        &store,
+        &lease,
+        Module::Sales,
+        BatchKind::Incremental,
+        ts(40),
+    )
+    .await?;
+    let incremental = run_batch(&store, &lease, &later, &[], None, ts(50)).await?;
+    assert!(!incremental.finished_initial);
+    assert_eq!(status(store.clone(), id.clone()).await?, SyncStatus::Done);
+    Ok(())
+}
+
+/// A permanently failed last initial batch also ends the initial sync; a retryable failure
+/// does not.
+pub async fn giving_up_the_last_initial_batch_finishes_the_sync(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    run_batch(&store, &lease, &plan[0], &[], None, ts(20)).await?;
+    store.start_batch(&lease, &plan[1].id, ts(30)).await?;
+    store
+        .fail_batch(&lease, &plan[1].id, "timeout", Some(ts(100)), ts(30))
+        .await?;
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(
+        state.sync_status,
+        SyncStatus::InProgress,
+        "it will be retried"
+    );
+    store
+        .fail_batch(&lease, &plan[1].id, "model gone", None, ts(40))
+        .await?;
+    let state = store.tenant(&id).await?.expect("tenant exists");
+    assert_eq!(state.sync_status, SyncStatus::Done);
     Ok(())
 }
 
@@ -1859,7 +1939,11 @@ pub async fn overview_counts_across_tenants(store: SharedStore) -> CaseResult {
     store.ensure_tenant(&tenant_id("tenant-3")).await?;
 
     let overview = store.overview(Utc::now()).await?;
-    assert_eq!(overview.tenants.get(&SyncStatus::InProgress), Some(&1));
+    assert_eq!(
+        overview.tenants.get(&SyncStatus::Done),
+        Some(&1),
+        "tenant-1's only initial batch is done"
+    );
     assert_eq!(overview.tenants.get(&SyncStatus::NotStarted), Some(&2));
     assert_eq!(overview.blocked_tenants, 1);
     assert_eq!(

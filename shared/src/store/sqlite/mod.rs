@@ -298,6 +298,42 @@ async fn upsert_chunk(
     Ok(result.rows_affected())
 }
 
+/// Makes an `in_progress` tenant `done` when none of its initial batches is left to run;
+/// returns whether it did.
+async fn finish_initial_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    user_id: &TenantId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let unfinished: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM odoosyncbatches WHERE user_id = ? AND kind = ? \
+         AND status IN (?, ?, ?) LIMIT 1",
+    )
+    .bind(user_id.as_str())
+    .bind(BatchKind::Initial.as_str())
+    .bind(BatchStatus::Pending.as_str())
+    .bind(BatchStatus::InProgress.as_str())
+    .bind(BatchStatus::Failed.as_str())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if unfinished.is_some() {
+        return Ok(false);
+    }
+    let finished = sqlx::query(
+        "UPDATE odoosyncstatuses SET sync_status = ?, updated_at = ? \
+         WHERE user_id = ? AND sync_status = ?",
+    )
+    .bind(SyncStatus::Done.as_str())
+    .bind(ts(now))
+    .bind(user_id.as_str())
+    .bind(SyncStatus::InProgress.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(finished.rows_affected() == 1)
+}
+
 /// Marks a batch of the tenant done; `UnknownBatch` when the tenant has no such batch.
 async fn finish_batch(
     tx: &mut Transaction<'static, Sqlite>,
@@ -750,10 +786,16 @@ impl Store for SqliteStore {
             })
             .await?;
         }
+        let finished_initial = if writes.iter().any(|w| w.batch.kind == BatchKind::Initial) {
+            finish_initial_in(&mut tx, &lease.user_id, now).await?
+        } else {
+            false
+        };
         tx.commit().await.map_err(db_err)?;
         Ok(WriteSummary {
             written,
             skipped_older: distinct.saturating_sub(written),
+            finished_initial,
         })
     }
 
@@ -833,6 +875,9 @@ impl Store for SqliteStore {
         if result.rows_affected() == 0 {
             tx.rollback().await.map_err(db_err)?;
             return Err(StoreError::UnknownBatch(batch_id.to_string()));
+        }
+        if retry_at.is_none() {
+            finish_initial_in(&mut tx, &lease.user_id, now).await?;
         }
         tx.commit().await.map_err(db_err)
     }

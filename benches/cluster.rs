@@ -6,9 +6,10 @@
 //!
 //! Run: `cargo bench --bench cluster` (needs mongod and redis-server as for the tests:
 //! `MONGOD_BIN=.tools/mongodb/bin/mongod`). Environment, with defaults: BENCH_TENANTS 200,
-//! BENCH_RECORDS 2000, BENCH_LATENCY_MS 50, BENCH_WORKERS "1,2", BENCH_CONCURRENCY 32
+//! BENCH_RECORDS 2000, BENCH_LATENCY_MS 50, BENCH_WORKERS "1,2", BENCH_CONCURRENCY 64
 //! (WORKER_CONCURRENCY of each worker), BENCH_TIMEOUT_SECONDS 600, BENCH_TICK_TENANTS 100000
-//! (0 skips the tick measurement).
+//! (0 skips the tick measurement); TESTKIT_MONGOD_CACHE_GB 1 (mongod's WiredTiger cache);
+//! BENCH_LOG_DIR keeps each role's log (level from RUST_LOG).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -110,7 +111,7 @@ fn role_env(mongo_uri: String, redis_url: String) -> Vec<(&'static str, String)>
         // Tenants one worker runs at once; the lower bound assumes all of them in flight.
         (
             "WORKER_CONCURRENCY",
-            env_number("BENCH_CONCURRENCY", 32).to_string(),
+            env_number("BENCH_CONCURRENCY", 64).to_string(),
         ),
         ("QUEUE_POLL_MS", "100".into()),
     ]
@@ -316,6 +317,11 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|w| w.trim().parse().ok())
         .collect();
 
+    // Tests keep each mongod's cache at 0.25 GB; a benchmark measures a server sized like a
+    // real one.
+    if std::env::var_os("TESTKIT_MONGOD_CACHE_GB").is_none() {
+        std::env::set_var("TESTKIT_MONGOD_CACHE_GB", "1");
+    }
     let mongo = MongoServer::start().await?;
     let sim = Simulator::new();
     let mut dbs = Vec::new();

@@ -593,10 +593,10 @@ async fn survives_restart_mid_run(which: Restarted) {
         Restarted::Redis => cluster.redis.restart().await.expect("redis restart"),
         Restarted::Mongod => cluster.mongo.restart().await.expect("mongod restart"),
     }
-    // Recovery has been seen to take ~90 s on a loaded 2-core machine (a client stuck on the
-    // dead connection until the OS reports it); the bound is generous on purpose, and the
-    // open issue tracks making recovery faster.
-    cluster.wait_all_done(Duration::from_secs(240)).await;
+    // Recovery takes seconds (queue calls time out after QUEUE_CALL_TIMEOUT_SECONDS, jobs
+    // lost with Redis are re-queued by the scheduler); the bound leaves room for a loaded
+    // 2-core CI machine.
+    cluster.wait_all_done(Duration::from_secs(120)).await;
     cluster.assert_all_running();
     cluster.assert_exact().await;
 }
@@ -657,13 +657,13 @@ async fn sigterm_exits_zero_and_releases_leases() {
 }
 
 /// `odoo-sync standalone` (scheduler and workers in one process on SQLite and the apalis
-/// SQLite queue, in a temporary DATA_DIR) brings 20 tenants to done with exact mirrors.
+/// SQLite queue, in a temporary DATA_DIR) brings 50 tenants to done with exact mirrors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standalone_twenty_tenants() {
+async fn standalone_fifty_tenants() {
     let data = tempfile::tempdir().expect("data dir");
     let logs = tempfile::tempdir().expect("logs");
     let store: SharedStore = Arc::new(SqliteStore::open_in_dir(data.path()).await.expect("store"));
-    let fleet = Fleet::create(store, 20, 60, Duration::from_millis(10)).await;
+    let fleet = Fleet::create(store, 50, 60, Duration::from_millis(10)).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

@@ -9,7 +9,8 @@
 //! BENCH_RECORDS 2000, BENCH_LATENCY_MS 50, BENCH_WORKERS "1,2", BENCH_CONCURRENCY 64
 //! (WORKER_CONCURRENCY of each worker), BENCH_TIMEOUT_SECONDS 600, BENCH_TICK_TENANTS 100000
 //! (0 skips the tick measurement); TESTKIT_MONGOD_CACHE_GB 1 (mongod's WiredTiger cache);
-//! BENCH_LOG_DIR keeps each role's log (level from RUST_LOG).
+//! BENCH_MAX_WINDOW_HOURS 24 (MAX_WINDOW_HOURS of the roles: fewer, larger batches when
+//! raised); BENCH_LOG_DIR keeps each role's log (level from RUST_LOG).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -114,6 +115,11 @@ fn role_env(mongo_uri: String, redis_url: String) -> Vec<(&'static str, String)>
             env_number("BENCH_CONCURRENCY", 64).to_string(),
         ),
         ("QUEUE_POLL_MS", "100".into()),
+        // Batches are windows of at most this many hours (DESIGN's default 24).
+        (
+            "MAX_WINDOW_HOURS",
+            env_number("BENCH_MAX_WINDOW_HOURS", 24).to_string(),
+        ),
     ]
 }
 

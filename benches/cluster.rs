@@ -152,6 +152,7 @@ async fn save_all(store: &SharedStore, server: &SimServer, dbs: &[String]) -> Ve
 
 /// Tenants done, read a page at a time (cheap enough to poll without loading the server).
 async fn done_count(store: &SharedStore, tenants: &[TenantId]) -> usize {
+    let wanted: std::collections::HashSet<&TenantId> = tenants.iter().collect();
     let mut done = 0;
     let mut after: Option<TenantId> = None;
     loop {
@@ -160,7 +161,7 @@ async fn done_count(store: &SharedStore, tenants: &[TenantId]) -> usize {
         };
         done += page
             .iter()
-            .filter(|t| t.sync_status == SyncStatus::Done && tenants.contains(&t.user_id))
+            .filter(|t| t.sync_status == SyncStatus::Done && wanted.contains(&t.user_id))
             .count();
         match page.last() {
             Some(last) if page.len() == 1000 => after = Some(last.user_id.clone()),

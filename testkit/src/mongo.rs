@@ -211,10 +211,14 @@ fn mongod_args(port: u16, dir: &Path) -> Vec<String> {
     .collect();
     // Many test servers run side by side on small machines: keep each one small, unless a
     // benchmark asks for a production-sized cache (TESTKIT_MONGOD_CACHE_GB).
-    let cache_gb = std::env::var("TESTKIT_MONGOD_CACHE_GB")
-        .ok()
-        .filter(|v| v.trim().parse::<f64>().is_ok_and(|gb| gb >= 0.25))
-        .unwrap_or_else(|| "0.25".into());
+    let cache_gb = match std::env::var("TESTKIT_MONGOD_CACHE_GB") {
+        Ok(v) if v.trim().parse::<f64>().is_ok_and(|gb| gb >= 0.25) => v,
+        Ok(v) => {
+            eprintln!("testkit: TESTKIT_MONGOD_CACHE_GB={v:?} is not a size of 0.25 GB or more; using 0.25");
+            "0.25".into()
+        }
+        Err(_) => "0.25".into(),
+    };
     args.extend([
         "--wiredTigerCacheSizeGB".to_string(),
         cache_gb.trim().to_string(),

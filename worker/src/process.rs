@@ -68,16 +68,15 @@ pub enum WorkerProcessError {
 type RunOne =
     Arc<dyn Fn(String, usize) -> BoxFuture<'static, Result<(), WorkerError>> + Send + Sync>;
 
-/// Runs workers on the Redis queue until shutdown (then `Ok`) or until they keep failing.
-pub async fn run_redis(
-    runner: Arc<JobRunner>,
-    queue: RedisQueue,
-    options: WorkerOptions,
-) -> Result<(), WorkerProcessError> {
-    let poll = options.queue.poll_interval;
-    let run_one: RunOne = {
-        let runner = runner.clone();
-        Arc::new(move |name: String, concurrency: usize| {
+/// The `RunOne` of a queue: an apalis worker over the queue's storage, polled every
+/// `poll`, handing jobs to `runner`. A macro rather than a generic function because apalis'
+/// bounds for "any backend" would be longer than the few lines they would save.
+macro_rules! run_one_over {
+    ($queue:expr, $runner:expr, $poll:expr) => {{
+        let queue = $queue;
+        let runner = $runner;
+        let poll = $poll;
+        let run_one: RunOne = Arc::new(move |name: String, concurrency: usize| {
             let backend = queue
                 .storage()
                 .with_codec(JobCodec)
@@ -88,8 +87,18 @@ pub async fn run_redis(
                 .concurrency(concurrency)
                 .build(handle_job);
             worker.run().boxed()
-        })
-    };
+        });
+        run_one
+    }};
+}
+
+/// Runs workers on the Redis queue until shutdown (then `Ok`) or until they keep failing.
+pub async fn run_redis(
+    runner: Arc<JobRunner>,
+    queue: RedisQueue,
+    options: WorkerOptions,
+) -> Result<(), WorkerProcessError> {
+    let run_one = run_one_over!(queue, runner.clone(), options.queue.poll_interval);
     supervise(runner, run_one, options).await
 }
 
@@ -99,22 +108,7 @@ pub async fn run_sqlite(
     queue: SqliteQueue,
     options: WorkerOptions,
 ) -> Result<(), WorkerProcessError> {
-    let poll = options.queue.poll_interval;
-    let run_one: RunOne = {
-        let runner = runner.clone();
-        Arc::new(move |name: String, concurrency: usize| {
-            let backend = queue
-                .storage()
-                .with_codec(JobCodec)
-                .poll_with_interval(poll);
-            let worker = WorkerBuilder::new(name)
-                .backend(backend)
-                .data(runner.clone())
-                .concurrency(concurrency)
-                .build(handle_job);
-            worker.run().boxed()
-        })
-    };
+    let run_one = run_one_over!(queue, runner.clone(), options.queue.poll_interval);
     supervise(runner, run_one, options).await
 }
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use apalis_core::backend::Vacuum;
 use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::Task;
 use apalis_redis::{Config as RedisConfig, ConnectionManager, RedisStorage};
 use apalis_sqlite::{Config as SqliteConfig, SqlitePool, SqliteStorage};
 use async_trait::async_trait;
-use futures::SinkExt;
+use futures::{Sink, SinkExt};
 
 use crate::job::{Incoming, TenantJob};
 
@@ -36,6 +37,22 @@ pub enum QueueError {
     /// server restarting); the caller carries on and the scheduler repairs what was missed.
     #[error("the queue did not answer within {0:?}")]
     TimedOut(Duration),
+}
+
+/// Pushes `jobs` into an apalis storage, one round trip per chunk.
+async fn push_chunks<S>(mut storage: S, jobs: &[TenantJob]) -> Result<(), QueueError>
+where
+    S: Sink<Task<Vec<u8>>> + Unpin,
+    QueueError: From<S::Error>,
+{
+    for chunk in jobs.chunks(PUSH_CHUNK) {
+        let tasks: Vec<Result<Task<Vec<u8>>, S::Error>> = chunk
+            .iter()
+            .map(|job| Ok(TaskBuilder::new(job.encode()).build()))
+            .collect();
+        storage.send_all(&mut futures::stream::iter(tasks)).await?;
+    }
+    Ok(())
 }
 
 /// Runs one queue call, giving up after `limit`.
@@ -159,18 +176,7 @@ impl RedisQueue {
 #[async_trait]
 impl JobQueue for RedisQueue {
     async fn push(&self, jobs: &[TenantJob]) -> Result<(), QueueError> {
-        bounded(self.call_timeout, async {
-            let mut storage = self.storage.clone();
-            for chunk in jobs.chunks(PUSH_CHUNK) {
-                let tasks: Vec<_> = chunk
-                    .iter()
-                    .map(|job| Ok(TaskBuilder::new(job.encode()).build()))
-                    .collect();
-                storage.send_all(&mut futures::stream::iter(tasks)).await?;
-            }
-            Ok(())
-        })
-        .await
+        bounded(self.call_timeout, push_chunks(self.storage.clone(), jobs)).await
     }
 
     async fn backlog(&self) -> Result<u64, QueueError> {
@@ -238,18 +244,7 @@ impl SqliteQueue {
 #[async_trait]
 impl JobQueue for SqliteQueue {
     async fn push(&self, jobs: &[TenantJob]) -> Result<(), QueueError> {
-        bounded(self.call_timeout, async {
-            let mut storage = self.storage.clone();
-            for chunk in jobs.chunks(PUSH_CHUNK) {
-                let tasks: Vec<_> = chunk
-                    .iter()
-                    .map(|job| Ok(TaskBuilder::new(job.encode()).build()))
-                    .collect();
-                storage.send_all(&mut futures::stream::iter(tasks)).await?;
-            }
-            Ok(())
-        })
-        .await
+        bounded(self.call_timeout, push_chunks(self.storage.clone(), jobs)).await
     }
 
     async fn backlog(&self) -> Result<u64, QueueError> {

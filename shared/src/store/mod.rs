@@ -210,7 +210,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// A failed attempt: `failed` with `next_attempt_at = retry_at`, or `permanently_failed`
     /// when `retry_at` is `None`. Fenced. Giving up the last unfinished initial batch makes
-    /// an `in_progress` tenant `done` in the same step, as in [`Store::complete_batches`].
+    /// an `in_progress` tenant `done` in the same step, as in [`Store::complete_batches`];
+    /// returns whether it did.
     async fn fail_batch(
         &self,
         lease: &Lease,
@@ -218,7 +219,7 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Counts of the tenant's batches of one kind by status.
     async fn batch_counts(

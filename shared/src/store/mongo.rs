@@ -769,7 +769,7 @@ impl MongoStore {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), TxnError> {
+    ) -> Result<bool, TxnError> {
         let mut session = self.begin_fenced(lease, now).await?;
         let mut set = doc! { "lastError": error, "updatedAt": date(now) };
         match retry_at {
@@ -784,11 +784,15 @@ impl MongoStore {
         }
         self.update_batch(&mut session, &lease.user_id, batch_id, set)
             .await?;
-        if retry_at.is_none() {
-            self.finish_initial_in(&mut session, &lease.user_id, now)
-                .await?;
-        }
-        commit(&mut session).await
+        let finished_initial = match retry_at {
+            None => {
+                self.finish_initial_in(&mut session, &lease.user_id, now)
+                    .await?
+            }
+            Some(_) => false,
+        };
+        commit(&mut session).await?;
+        Ok(finished_initial)
     }
 
     /// The tenant document, created `not_started` unless it exists; retries the duplicate-key
@@ -1085,7 +1089,7 @@ impl Store for MongoStore {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.retrying(move || self.fail_batch_once(lease, batch_id, error, retry_at, now))
             .await
     }

@@ -577,28 +577,22 @@ impl SyncEngine {
             _ => None,
         };
         let message = error.to_string();
-        let mut any_permanent = false;
+        let mut finished_initial = false;
         let mut first_permanent = None;
         for batch in &group {
             let permanent = batch.attempts >= self.options.max_batch_attempts;
-            any_permanent |= permanent;
             first_permanent.get_or_insert(permanent);
             let retry_at =
                 (!permanent).then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
-            self.store
+            finished_initial |= self
+                .store
                 .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
                 .await?;
             tracing::warn!(tenant = %state.user_id, module = %batch.module, attempts = batch.attempts,
                 permanent, "batch attempt failed: {message}");
         }
-        if any_permanent {
-            // Giving up the last initial batch finishes the initial sync (in the store's step).
-            let now_state = self.store.tenant(&state.user_id).await?;
-            if state.sync_status == SyncStatus::InProgress
-                && now_state.is_some_and(|t| t.sync_status == SyncStatus::Done)
-            {
-                tracing::info!(tenant = %state.user_id, "initial sync finished");
-            }
+        if finished_initial {
+            tracing::info!(tenant = %state.user_id, "initial sync finished");
         }
         let Some(batch) = group.into_iter().next() else {
             return Ok(Step::Idle);

@@ -851,7 +851,7 @@ impl Store for SqliteStore {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (status, finished_at) = match retry_at {
             Some(_) => (BatchStatus::Failed, None),
             None => (BatchStatus::PermanentlyFailed, Some(now)),
@@ -876,10 +876,12 @@ impl Store for SqliteStore {
             tx.rollback().await.map_err(db_err)?;
             return Err(StoreError::UnknownBatch(batch_id.to_string()));
         }
-        if retry_at.is_none() {
-            finish_initial_in(&mut tx, &lease.user_id, now).await?;
-        }
-        tx.commit().await.map_err(db_err)
+        let finished_initial = match retry_at {
+            None => finish_initial_in(&mut tx, &lease.user_id, now).await?,
+            Some(_) => false,
+        };
+        tx.commit().await.map_err(db_err)?;
+        Ok(finished_initial)
     }
 
     async fn batch_counts(

@@ -3,7 +3,7 @@
 # benchmark document. The corpus directory is gitignored; run this once before fuzzing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-fixtures="${FIXTURES_DIR:-$here/../../shared/fixtures/odoo-19.0}"
+fixtures="${FIXTURES_DIR:-$here/../fixtures/odoo-19.0}"
 if [ ! -d "$fixtures" ]; then
     echo "fixtures not found at $fixtures (set FIXTURES_DIR)" >&2
     exit 1

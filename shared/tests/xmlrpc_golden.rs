@@ -3,9 +3,9 @@
 //! Every `xmlrpc_*.response` and `xmlrpc_*.request` in the shared fixtures must decode, with
 //! concrete facts checked on the interesting ones; re-encoding what was decoded must decode to
 //! the same value, and for responses must give back the server's exact bytes (the simulator
-//! relies on the encoder writing Odoo's layout). The fixtures live outside the repository
-//! (`../shared/fixtures/odoo-19.0` next to it, or `FIXTURES_DIR`); if they cannot be found the
-//! tests fail rather than silently pass.
+//! relies on the encoder writing Odoo's layout). The fixtures are the repository's
+//! `fixtures/odoo-19.0` (or `FIXTURES_DIR`); if they cannot be found the tests fail rather than
+//! silently pass.
 
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ use shared::odoo::xmlrpc::{
 fn fixtures_dir() -> PathBuf {
     let dir = match std::env::var_os("FIXTURES_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/odoo-19.0"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/odoo-19.0"),
     };
     assert!(
         dir.is_dir(),

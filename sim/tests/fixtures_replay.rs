@@ -13,7 +13,7 @@ fn fixtures_dir() -> PathBuf {
     let dir = std::env::var_os("FIXTURES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/odoo-19.0")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/odoo-19.0")
         });
     assert!(
         dir.is_dir(),

@@ -12,9 +12,7 @@ use std::path::PathBuf;
 fn fixtures_dir() -> PathBuf {
     let dir = std::env::var_os("FIXTURES_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/odoo-19.0")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/odoo-19.0"));
     assert!(
         dir.is_dir(),
         "FIXTURES MISSING: no fixture directory at {} (set FIXTURES_DIR to the odoo-19.0 fixtures)",

@@ -11,7 +11,9 @@ use crate::dashboard::{
     ModuleFigures, MonthRevenue, SalesFigures,
 };
 use crate::error::ErrorBody;
-use crate::operator::{ActionResult, BatchFailure, TenantDetail, TenantPage, TenantSummary};
+use crate::operator::{
+    ActionResult, BatchFailure, ModuleSummary, TenantDetail, TenantPage, TenantSummary,
+};
 use crate::queue::{DeadJob, DeadJobs, DrainResult, QueueDepth};
 use crate::routes;
 use crate::routes::connection::{SaveConnectionRequest, SaveConnectionResponse};
@@ -102,6 +104,7 @@ impl Modify for Security {
         routes::admin::tenant,
         routes::admin::retry,
         routes::admin::resync,
+        routes::admin::verify,
         routes::admin::pause,
         routes::admin::resume,
         routes::admin::queue_depth,
@@ -116,7 +119,7 @@ impl Modify for Security {
         ErrorBody, SaveConnectionRequest, SaveConnectionResponse, StatusBody, ProgressBody,
         StatusError, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
         ContactFigures, EmployeeFigures, Counts, MonthRevenue, Activity, RecordsPage,
-        TenantPage, TenantSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,
+        TenantPage, TenantSummary, ModuleSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,
         QueueDepth, DeadJobs, DeadJob, DrainResult,
     )),
     modifiers(&Security, &OneCredential),

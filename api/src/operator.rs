@@ -1,6 +1,7 @@
 //! Operators' actions on tenants, shared by the admin routes and `odoo-sync admin`: list
 //! tenants with status and errors, show one with its failed batches, retry permanently
-//! failed batches, resync from scratch (the saved connection saved again), pause and resume.
+//! failed batches, resync from scratch (the saved connection saved again), verify now, pause
+//! and resume.
 //! None of them runs a sync: workers pick the changes up.
 
 use chrono::Utc;
@@ -40,6 +41,25 @@ pub struct TenantSummary {
     /// The worker holding the tenant, while its lease is live.
     pub worker: Option<String>,
     pub updated_at: String,
+    /// The synced modules with their reconcile and verify history.
+    pub modules: Vec<ModuleSummary>,
+}
+
+/// One synced module of a tenant as operators see it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleSummary {
+    pub module: String,
+    /// The Odoo model read for it.
+    pub model: String,
+    /// The newest `write_date` mirrored (Odoo's clock, RFC 3339).
+    pub watermark: Option<String>,
+    pub last_reconcile_at: Option<String>,
+    pub last_verify_at: Option<String>,
+    /// Records the last verify found different from Odoo and rewrote.
+    pub last_verify_corrected: Option<u64>,
+    /// Records every verify so far has corrected.
+    pub verify_corrected_total: u64,
 }
 
 /// A failed batch with its error.
@@ -80,7 +100,7 @@ pub struct TenantPage {
 #[serde(rename_all = "camelCase")]
 pub struct ActionResult {
     pub user_id: String,
-    /// `retry`, `resync`, `pause` or `resume`.
+    /// `retry`, `resync`, `verify`, `pause` or `resume`.
     pub action: String,
     /// Batches given new attempts (retry only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,7 +157,11 @@ async fn summary(store: &SharedStore, state: TenantState) -> Result<TenantSummar
     let id = &state.user_id;
     let initial = store.batch_counts(id, BatchKind::Initial).await?;
     let mut all = initial;
-    for kind in [BatchKind::Incremental, BatchKind::Reconcile] {
+    for kind in [
+        BatchKind::Incremental,
+        BatchKind::Reconcile,
+        BatchKind::Verify,
+    ] {
         all = add_counts(all, store.batch_counts(id, kind).await?);
     }
     let progress = if state.sync_status == SyncStatus::NotStarted {
@@ -166,6 +190,19 @@ async fn summary(store: &SharedStore, state: TenantState) -> Result<TenantSummar
         protocol: state.protocol,
         worker: state.lease.filter(|l| l.expires_at > now).map(|l| l.holder),
         updated_at: rfc3339(state.updated_at),
+        modules: state
+            .modules
+            .iter()
+            .map(|m| ModuleSummary {
+                module: m.module.as_str().into(),
+                model: m.model.clone(),
+                watermark: m.watermark.map(rfc3339),
+                last_reconcile_at: m.last_reconcile_at.map(rfc3339),
+                last_verify_at: m.last_verify_at.map(rfc3339),
+                last_verify_corrected: m.last_verify_corrected,
+                verify_corrected_total: m.verify_corrected_total,
+            })
+            .collect(),
     })
 }
 
@@ -262,6 +299,21 @@ pub async fn resync(
     Ok(ActionResult {
         user_id: user_id.to_string(),
         action: "resync".into(),
+        retried_batches: None,
+    })
+}
+
+/// Asks for a verify of every module of the tenant: the scheduler finds it due and a worker
+/// re-reads every mirrored record, rewriting those that differ from Odoo.
+pub async fn verify(
+    store: &SharedStore,
+    user_id: &TenantId,
+) -> Result<ActionResult, OperatorError> {
+    store.request_verify(user_id, Utc::now()).await?;
+    tracing::info!(tenant = %user_id, "operator asked for a verify");
+    Ok(ActionResult {
+        user_id: user_id.to_string(),
+        action: "verify".into(),
         retried_batches: None,
     })
 }

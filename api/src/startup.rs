@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/tenants/{user_id}", get(admin::tenant))
         .route("/admin/tenants/{user_id}/retry", post(admin::retry))
         .route("/admin/tenants/{user_id}/resync", post(admin::resync))
+        .route("/admin/tenants/{user_id}/verify", post(admin::verify))
         .route("/admin/tenants/{user_id}/pause", post(admin::pause))
         .route("/admin/tenants/{user_id}/resume", post(admin::resume))
         .route("/admin/queue", get(admin::queue_depth))

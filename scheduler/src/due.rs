@@ -14,6 +14,7 @@ pub struct DueRules {
     pub enqueue_stale: Duration,
     pub incremental_interval: Duration,
     pub reconcile_interval: Duration,
+    pub verify_interval: Duration,
 }
 
 impl DueRules {
@@ -24,6 +25,7 @@ impl DueRules {
             enqueued_before: now - to_delta(self.enqueue_stale),
             incremental_before: now - to_delta(self.incremental_interval),
             reconcile_before: now - to_delta(self.reconcile_interval),
+            verify_before: now - to_delta(self.verify_interval),
             limit,
         }
     }

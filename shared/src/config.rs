@@ -31,6 +31,8 @@ pub const VARIABLES: &[&str] = &[
     "INCREMENTAL_INTERVAL_SECONDS",
     "INCREMENTAL_LOOKBACK_MINUTES",
     "RECONCILE_INTERVAL_HOURS",
+    "VERIFY_INTERVAL_HOURS",
+    "PAGE_SIZE",
     "BIND_ADDRESS",
     "DATA_DIR",
     "WORKER_CONCURRENCY",
@@ -64,6 +66,10 @@ pub enum ConfigError {
     Source(String),
 }
 
+/// The largest `PAGE_SIZE`: Odoo answers bigger pages, but one answer then takes long enough
+/// to meet worker time limits and proxies' timeouts.
+const MAX_PAGE_SIZE: u32 = 10_000;
+
 fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         variable,
@@ -89,6 +95,8 @@ struct RawSettings {
     incremental_interval_seconds: u64,
     incremental_lookback_minutes: u32,
     reconcile_interval_hours: u32,
+    verify_interval_hours: u32,
+    page_size: u32,
     bind_address: String,
     data_dir: String,
     worker_concurrency: u32,
@@ -127,6 +135,8 @@ impl Default for RawSettings {
             incremental_interval_seconds: 300,
             incremental_lookback_minutes: 15,
             reconcile_interval_hours: 24,
+            verify_interval_hours: 168,
+            page_size: 1000,
             bind_address: "127.0.0.1:8080".into(),
             data_dir: "./data".into(),
             worker_concurrency: 32,
@@ -195,6 +205,11 @@ pub struct Settings {
     pub incremental_interval: Duration,
     pub incremental_lookback: Duration,
     pub reconcile_interval: Duration,
+    /// How often every mirrored record's content is re-read and compared (a verify).
+    pub verify_interval: Duration,
+    /// Records per `search_read` page of reconcile and verify reads (a batch still counts at
+    /// most `limit_per_call` records).
+    pub page_size: u32,
     pub bind_address: SocketAddr,
     pub data_dir: PathBuf,
     pub worker_concurrency: u32,
@@ -366,6 +381,15 @@ impl Settings {
         if raw.reconcile_interval_hours == 0 {
             return Err(invalid("RECONCILE_INTERVAL_HOURS", "must be at least 1"));
         }
+        if raw.verify_interval_hours == 0 {
+            return Err(invalid("VERIFY_INTERVAL_HOURS", "must be at least 1"));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size) {
+            return Err(invalid(
+                "PAGE_SIZE",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
         let bind_address = raw.bind_address.parse().map_err(|_| {
             invalid(
                 "BIND_ADDRESS",
@@ -485,6 +509,8 @@ impl Settings {
                 u64::from(raw.incremental_lookback_minutes) * 60,
             ),
             reconcile_interval: Duration::from_secs(u64::from(raw.reconcile_interval_hours) * 3600),
+            verify_interval: Duration::from_secs(u64::from(raw.verify_interval_hours) * 3600),
+            page_size: raw.page_size,
             bind_address,
             data_dir: PathBuf::from(raw.data_dir),
             worker_concurrency: raw.worker_concurrency,
@@ -551,6 +577,8 @@ mod tests {
         assert_eq!(s.min_window, Duration::from_secs(30 * 60));
         assert_eq!(s.max_window, Duration::from_secs(24 * 3600));
         assert_eq!(s.api_call_delay, Duration::from_millis(1000));
+        assert_eq!(s.verify_interval, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(s.page_size, 1000);
         assert!(s.mongo_uri.is_none() && s.redis_url.is_none());
         assert_eq!(s.queue.lease_ttl, Duration::from_secs(60));
         assert_eq!(s.queue.heartbeat, Duration::from_secs(2));
@@ -566,6 +594,9 @@ mod tests {
             ("CRON_SCHEDULE", "*/10 * * * *", "CRON_SCHEDULE"),
             ("ENCRYPTION_KEY", "c2hvcnQ=", "ENCRYPTION_KEY"),
             ("MIN_WINDOW_MINUTES", "5000", "MIN_WINDOW_MINUTES"),
+            ("VERIFY_INTERVAL_HOURS", "0", "VERIFY_INTERVAL_HOURS"),
+            ("PAGE_SIZE", "0", "PAGE_SIZE"),
+            ("PAGE_SIZE", "20000", "PAGE_SIZE"),
             ("BIND_ADDRESS", "localhost", "BIND_ADDRESS"),
             ("MONGO_URI", "postgres://x", "MONGO_URI"),
             ("ADMIN_TOKEN", "short", "ADMIN_TOKEN"),
@@ -606,6 +637,8 @@ mod tests {
     }
 
     #[test]
+    // figment's `Jail` closure must return its `figment::Error`, whatever its size.
+    #[allow(clippy::result_large_err)]
     fn queue_settings_come_from_a_toml_file_and_the_environment_wins() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("odoo-sync.toml");

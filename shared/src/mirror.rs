@@ -21,8 +21,10 @@ enum Kind {
     Float,
     Date,
     DateTime,
-    /// `[id, "name"]` becomes `<camel>Id` and `<camel>Name`.
-    Many2one,
+    /// `[id, "name"]` becomes `<camel>Id` and `<camel>Name`. The module, when the target
+    /// model is itself mirrored: a rename the mirror learns is then shown in this field
+    /// without asking Odoo (see [`Module::links_to`]).
+    Many2one(Option<Module>),
 }
 
 /// (structured name, kind, Odoo field names in order of preference)
@@ -30,22 +32,30 @@ type FieldSpec = (&'static str, Kind, &'static [&'static str]);
 
 const SALES: &[FieldSpec] = &[
     ("name", Kind::Text, &["name"]),
-    ("partner", Kind::Many2one, &["partner_id"]),
+    (
+        "partner",
+        Kind::Many2one(Some(Module::Contacts)),
+        &["partner_id"],
+    ),
     ("dateOrder", Kind::DateTime, &["date_order"]),
     ("state", Kind::Text, &["state"]),
     ("amountTotal", Kind::Float, &["amount_total"]),
     ("amountUntaxed", Kind::Float, &["amount_untaxed"]),
-    ("currency", Kind::Many2one, &["currency_id"]),
+    ("currency", Kind::Many2one(None), &["currency_id"]),
     // `user_id` is the salesperson; `userId` already names the tenant in every document.
-    ("salesperson", Kind::Many2one, &["user_id"]),
-    ("company", Kind::Many2one, &["company_id"]),
+    ("salesperson", Kind::Many2one(None), &["user_id"]),
+    ("company", Kind::Many2one(None), &["company_id"]),
     ("invoiceStatus", Kind::Text, &["invoice_status"]),
 ];
 
 const INVOICES: &[FieldSpec] = &[
     ("name", Kind::Text, &["name", "number"]),
     ("moveType", Kind::Text, &["move_type", "type"]),
-    ("partner", Kind::Many2one, &["partner_id"]),
+    (
+        "partner",
+        Kind::Many2one(Some(Module::Contacts)),
+        &["partner_id"],
+    ),
     ("invoiceDate", Kind::Date, &["invoice_date", "date_invoice"]),
     (
         "invoiceDateDue",
@@ -64,8 +74,8 @@ const INVOICES: &[FieldSpec] = &[
         Kind::Float,
         &["amount_residual", "residual"],
     ),
-    ("currency", Kind::Many2one, &["currency_id"]),
-    ("company", Kind::Many2one, &["company_id"]),
+    ("currency", Kind::Many2one(None), &["currency_id"]),
+    ("company", Kind::Many2one(None), &["company_id"]),
 ];
 
 const CONTACTS: &[FieldSpec] = &[
@@ -73,20 +83,57 @@ const CONTACTS: &[FieldSpec] = &[
     ("email", Kind::Text, &["email"]),
     ("phone", Kind::Text, &["phone"]),
     ("isCompany", Kind::Bool, &["is_company"]),
-    ("parent", Kind::Many2one, &["parent_id"]),
-    ("country", Kind::Many2one, &["country_id"]),
+    (
+        "parent",
+        Kind::Many2one(Some(Module::Contacts)),
+        &["parent_id"],
+    ),
+    ("country", Kind::Many2one(None), &["country_id"]),
     ("city", Kind::Text, &["city"]),
-    ("company", Kind::Many2one, &["company_id"]),
+    ("company", Kind::Many2one(None), &["company_id"]),
 ];
 
 const EMPLOYEES: &[FieldSpec] = &[
     ("name", Kind::Text, &["name"]),
     ("workEmail", Kind::Text, &["work_email"]),
-    ("department", Kind::Many2one, &["department_id"]),
+    ("department", Kind::Many2one(None), &["department_id"]),
     ("jobTitle", Kind::Text, &["job_title"]),
-    ("manager", Kind::Many2one, &["parent_id"]),
-    ("company", Kind::Many2one, &["company_id"]),
+    (
+        "manager",
+        Kind::Many2one(Some(Module::Employees)),
+        &["parent_id"],
+    ),
+    ("company", Kind::Many2one(None), &["company_id"]),
 ];
+
+/// A many2one field of a mirrored module that points at records of another (or the same)
+/// mirrored module: Odoo computes the name inside `[id, "name"]` when it answers, so renaming
+/// the target changes what every record pointing at it returns, without touching their
+/// `write_date`. The stores follow such renames locally through these links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// The module whose records hold the field.
+    pub module: Module,
+    /// The structured name's stem: `<stem>Id` and `<stem>Name` (e.g. `partner`).
+    pub stem: &'static str,
+    /// The Odoo field kept in `raw` (e.g. `partner_id`).
+    pub odoo_field: &'static str,
+}
+
+impl Link {
+    /// The structured field holding the target's id.
+    pub fn id_field(&self) -> String {
+        format!("{}Id", self.stem)
+    }
+
+    /// The structured field holding the target's display name.
+    pub fn name_field(&self) -> String {
+        format!("{}Name", self.stem)
+    }
+}
+
+/// The raw field holding a record's display name (what many2one pairs pointing at it show).
+pub const DISPLAY_NAME: &str = "display_name";
 
 /// A record that cannot be mirrored: without an id or a readable `write_date` it could be
 /// neither keyed nor ordered.
@@ -110,6 +157,26 @@ impl Module {
             Module::Contacts => CONTACTS,
             Module::Employees => EMPLOYEES,
         }
+    }
+
+    /// The fields of mirrored modules that show the display name of a record of `self`.
+    pub fn links_to(self) -> Vec<Link> {
+        Module::ALL
+            .into_iter()
+            .flat_map(|module| {
+                module
+                    .field_specs()
+                    .iter()
+                    .filter_map(move |(stem, kind, sources)| match kind {
+                        Kind::Many2one(Some(target)) if *target == self => Some(Link {
+                            module,
+                            stem,
+                            odoo_field: sources.first().copied().unwrap_or_default(),
+                        }),
+                        _ => None,
+                    })
+            })
+            .collect()
     }
 
     /// Maps one fetched record. `model` is only used in error messages.
@@ -163,7 +230,7 @@ fn push_structured(
 ) {
     let value = value.unwrap_or(&Value::Null);
     match kind {
-        Kind::Many2one => {
+        Kind::Many2one(_) => {
             let (id, label) = match value {
                 Value::Array(pair) => (
                     pair.first().and_then(Value::as_i64),
@@ -308,6 +375,28 @@ mod tests {
             field(&m, "paymentState"),
             &FieldValue::Text("not_paid".into())
         );
+    }
+
+    #[test]
+    fn links_point_at_mirrored_modules() {
+        let to_contacts = Module::Contacts.links_to();
+        let stems: Vec<(Module, &str, &str)> = to_contacts
+            .iter()
+            .map(|l| (l.module, l.stem, l.odoo_field))
+            .collect();
+        assert_eq!(
+            stems,
+            vec![
+                (Module::Sales, "partner", "partner_id"),
+                (Module::Invoices, "partner", "partner_id"),
+                (Module::Contacts, "parent", "parent_id"),
+            ]
+        );
+        assert_eq!(to_contacts[0].name_field(), "partnerName");
+        let to_employees = Module::Employees.links_to();
+        assert_eq!(to_employees.len(), 1);
+        assert_eq!(to_employees[0].id_field(), "managerId");
+        assert!(Module::Sales.links_to().is_empty());
     }
 
     #[test]

@@ -174,6 +174,8 @@ impl Module {
                     "city",
                     "company_id",
                     "active",
+                    // What many2one pairs pointing at a contact show: followed on renames.
+                    "display_name",
                 ],
                 Domain::all(),
                 true,
@@ -191,6 +193,7 @@ impl Module {
                     "parent_id",
                     "company_id",
                     "active",
+                    "display_name",
                 ],
                 Domain::all(),
                 true,

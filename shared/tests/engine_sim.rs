@@ -12,7 +12,7 @@ use shared::modules::{EmployeeAccess, Module};
 use shared::odoo::{ClientSettings, ConnectionInfo, Credential, RetryPolicy, ServerVersion};
 use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
-use shared::store::{BatchKind, BatchStatus, SharedStore, SyncStatus, TenantId};
+use shared::store::{BatchKind, BatchStatus, FieldValue, SharedStore, SyncStatus, TenantId};
 use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 use sim::{
     App, BurstSpec, DatabaseSpec, Db, FaultKind, FaultRule, SimServer, Simulator, Trigger, UserSpec,
@@ -150,20 +150,38 @@ async fn initial_sync(w: &World) -> Vec<Step> {
 }
 
 async fn follow_up(w: &World, reconcile: bool) {
+    follow(
+        w,
+        FollowUp {
+            force_incremental: true,
+            force_reconcile: reconcile,
+            force_verify: false,
+        },
+    )
+    .await;
+}
+
+async fn follow(w: &World, follow_up: FollowUp) {
     let added = w
         .engine
-        .schedule_follow_up(
-            &w.tenant,
-            FollowUp {
-                force_incremental: true,
-                force_reconcile: reconcile,
-            },
-        )
+        .schedule_follow_up(&w.tenant, follow_up)
         .await
         .expect("follow-up");
     assert!(added > 0, "follow-up batches added");
     drain(w).await;
 }
+
+const VERIFY: FollowUp = FollowUp {
+    force_incremental: false,
+    force_reconcile: false,
+    force_verify: true,
+};
+
+const INCREMENTAL: FollowUp = FollowUp {
+    force_incremental: true,
+    force_reconcile: false,
+    force_verify: false,
+};
 
 fn mapping_for(w: &World, module: Module) -> shared::modules::ModelMapping {
     module.mapping(&ServerVersion::new(w.db.version(), 0), EmployeeAccess::Full)
@@ -224,11 +242,64 @@ async fn assert_mirror_matches(w: &World, modules: &[Module]) {
                     record.odoo_id
                 );
             }
+            // Every structured field as the mirror would make it from Odoo's answer now.
+            let mut answer = serde_json::Map::new();
+            for field in mapping.fields.iter().chain(std::iter::once(&"id")) {
+                answer.insert(field.to_string(), row[*field].clone());
+            }
+            let want = module.mirror(mapping.model, answer).expect("maps");
+            for (name, value) in &want.fields {
+                assert!(
+                    stored_field_matches(&record.document[name], value),
+                    "{module} {} field {name}: stored {}, Odoo now {value:?}",
+                    record.odoo_id,
+                    record.document[name]
+                );
+            }
+            assert_eq!(
+                record.write_date, want.write_date,
+                "{module} {} writeDate",
+                record.odoo_id
+            );
             let active = row.get("active").and_then(Value::as_bool).unwrap_or(true);
             assert_eq!(record.active, active, "{module} {} active", record.odoo_id);
             assert_eq!(record.document["userId"], json!(w.tenant.as_str()));
         }
     }
+}
+
+/// Whether a structured field as stored (JSON of either store: dates as RFC 3339 text, a date
+/// as `YYYY-MM-DD` or as midnight) holds `want`.
+fn stored_field_matches(stored: &Value, want: &FieldValue) -> bool {
+    let instant = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|at| at.with_timezone(&chrono::Utc))
+    };
+    match want {
+        FieldValue::Null => stored.is_null(),
+        FieldValue::Bool(b) => stored.as_bool() == Some(*b),
+        FieldValue::Int(i) => stored.as_i64() == Some(*i),
+        FieldValue::Float(f) => stored.as_f64() == Some(*f),
+        FieldValue::Text(t) => stored.as_str() == Some(t.as_str()),
+        FieldValue::DateTime(at) => stored.as_str().and_then(instant) == Some(*at),
+        FieldValue::Date(day) => stored.as_str().is_some_and(|s| {
+            s == day.format("%Y-%m-%d").to_string()
+                || instant(s).map(|at| at.date_naive()) == Some(*day)
+        }),
+    }
+}
+
+/// The stored document of one record.
+async fn stored(w: &World, module: Module, odoo_id: i64) -> Value {
+    w.engine
+        .store()
+        .records_by_ids(&w.tenant, module, &[odoo_id])
+        .await
+        .expect("records")
+        .pop()
+        .unwrap_or_else(|| panic!("{module} {odoo_id} is mirrored"))
+        .document
 }
 
 async fn assert_done(w: &World) {
@@ -358,6 +429,166 @@ async fn live_changes_late_commits_and_deletions_converge(store: (SharedStore, B
     );
     // A deleted record that comes back is restored; a second reconcile is a no-op.
     follow_up(&w, true).await;
+    assert_mirror_matches(&w, &Module::ALL).await;
+}
+
+/// A change to an existing record committed late, with a write_date far older than the
+/// watermark minus the lookback (a long import; or a date moved back: Odoo's is then older
+/// than the mirror's): incremental batches never see it, reconcile's (id, write_date)
+/// comparison does, and stores Odoo's answer although its date is older.
+async fn late_commits_on_existing_records_reach_the_mirror(store: (SharedStore, Backing)) {
+    let w = world(spec(17, 400), store, options()).await;
+    initial_sync(&w).await;
+    // The first follow-up reconciles (never done yet); later ones are incremental only.
+    follow_up(&w, true).await;
+    let partner = w.db.ids("res.partner").expect("ids")[1];
+    let order = w.db.ids("sale.order").expect("ids")[1];
+    let mut import =
+        w.db.begin_at(chrono::Utc::now() - chrono::TimeDelta::days(10));
+    import
+        .update("res.partner", partner, json!({"city": "Porto"}))
+        .expect("update");
+    import
+        .update("sale.order", order, json!({"amount_total": 4321.0}))
+        .expect("update");
+    import.commit();
+    follow(&w, INCREMENTAL).await;
+    assert_ne!(
+        stored(&w, Module::Contacts, partner).await["city"],
+        json!("Porto"),
+        "incremental batches cannot see a commit older than their lookback"
+    );
+    w.db.reset_stats();
+    follow(
+        &w,
+        FollowUp {
+            force_incremental: false,
+            force_reconcile: true,
+            force_verify: false,
+        },
+    )
+    .await;
+    assert_eq!(
+        stored(&w, Module::Contacts, partner).await["city"],
+        json!("Porto")
+    );
+    assert_eq!(
+        stored(&w, Module::Sales, order).await["amountTotal"],
+        json!(4321.0)
+    );
+    assert_mirror_matches(&w, &Module::ALL).await;
+    // One page of pairs per module (the modules are small) and one call refetching each
+    // module's stale record: the calls the old ids-only reconcile made (a `search` per
+    // module, a `search_read` per module with missing ids), no more.
+    let stats = w.db.stats();
+    let calls = stats.get("search_read") + stats.get("search");
+    assert_eq!(
+        calls,
+        4 + 2,
+        "calls of the reconcile pass: {:?}",
+        stats.methods
+    );
+}
+
+/// Odoo's partner merge re-points other records' many2one columns by SQL without touching
+/// their write_date: reconcile marks the merged partner deleted, and only a verify, which
+/// re-reads content, brings the re-pointed orders and invoices back to what Odoo says.
+async fn partner_merges_are_corrected_by_verify(store: (SharedStore, Backing)) {
+    let w = world(spec(17, 400), store, options()).await;
+    initial_sync(&w).await;
+    let orders = w.db.snapshot("sale.order").expect("orders");
+    let source = orders
+        .iter()
+        .find_map(|o| o["partner_id"][0].as_i64())
+        .expect("an order with a customer");
+    let target =
+        w.db.ids("res.partner")
+            .expect("ids")
+            .into_iter()
+            .find(|id| *id != source)
+            .expect("another partner");
+    let pointing: Vec<i64> = orders
+        .iter()
+        .filter(|o| o["partner_id"][0].as_i64() == Some(source))
+        .filter_map(|o| o["id"].as_i64())
+        .collect();
+    w.db.merge_partners(&[source], target).expect("merge");
+    follow_up(&w, true).await;
+    assert!(
+        stored(&w, Module::Contacts, source).await["deletedAt"].is_string(),
+        "reconcile marks the merged partner deleted"
+    );
+    assert_eq!(
+        stored(&w, Module::Sales, pointing[0]).await["partnerId"],
+        json!(source),
+        "nothing but a content check can see the re-pointed order"
+    );
+    follow(&w, VERIFY).await;
+    assert_eq!(
+        stored(&w, Module::Sales, pointing[0]).await["partnerId"],
+        json!(target)
+    );
+    assert_mirror_matches(&w, &Module::ALL).await;
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("state")
+        .expect("tenant");
+    let sales = state.module(Module::Sales).expect("sales");
+    assert!(
+        sales.last_verify_corrected >= Some(pointing.len() as u64),
+        "verify counts the orders it corrected: {sales:?}"
+    );
+    // A second verify finds nothing left to correct.
+    follow(&w, VERIFY).await;
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("state")
+        .expect("tenant");
+    assert!(
+        state
+            .modules
+            .iter()
+            .all(|m| m.last_verify_corrected == Some(0)),
+        "{:?}",
+        state.modules
+    );
+}
+
+/// Renaming a record changes the name inside every many2one pair pointing at it without
+/// touching their write_date: the mirror shows the new name as soon as it learns it, with
+/// no verify and no extra call.
+async fn renames_show_in_linked_records(store: (SharedStore, Backing)) {
+    let w = world(spec(17, 400), store, options()).await;
+    initial_sync(&w).await;
+    let orders = w.db.snapshot("sale.order").expect("orders");
+    let (order, partner) = orders
+        .iter()
+        .find_map(|o| Some((o["id"].as_i64()?, o["partner_id"][0].as_i64()?)))
+        .expect("an order with a customer");
+    let employees = w.db.snapshot("hr.employee").expect("employees");
+    let (employee, manager) = employees
+        .iter()
+        .find_map(|e| Some((e["id"].as_i64()?, e["parent_id"][0].as_i64()?)))
+        .expect("an employee with a manager");
+    w.db.update("res.partner", partner, json!({"name": "Renamed Customer"}))
+        .expect("rename");
+    w.db.update("hr.employee", manager, json!({"name": "Renamed Manager"}))
+        .expect("rename");
+    follow(&w, INCREMENTAL).await;
+    assert_eq!(
+        stored(&w, Module::Sales, order).await["partnerName"],
+        json!("Renamed Customer")
+    );
+    assert_eq!(
+        stored(&w, Module::Employees, employee).await["managerName"],
+        json!("Renamed Manager")
+    );
     assert_mirror_matches(&w, &Module::ALL).await;
 }
 
@@ -544,6 +775,18 @@ mod sqlite {
         super::live_changes_late_commits_and_deletions_converge(sqlite_store().await).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn late_commits_on_existing_records_reach_the_mirror() {
+        super::late_commits_on_existing_records_reach_the_mirror(sqlite_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partner_merges_are_corrected_by_verify() {
+        super::partner_merges_are_corrected_by_verify(sqlite_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn renames_show_in_linked_records() {
+        super::renames_show_in_linked_records(sqlite_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steady_faults_still_converge() {
         super::steady_faults_still_converge(sqlite_store().await).await;
     }
@@ -576,6 +819,18 @@ mod mongo {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn live_changes_late_commits_and_deletions_converge() {
         super::live_changes_late_commits_and_deletions_converge(mongo_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn late_commits_on_existing_records_reach_the_mirror() {
+        super::late_commits_on_existing_records_reach_the_mirror(mongo_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partner_merges_are_corrected_by_verify() {
+        super::partner_merges_are_corrected_by_verify(mongo_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn renames_show_in_linked_records() {
+        super::renames_show_in_linked_records(mongo_store().await).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steady_faults_still_converge() {

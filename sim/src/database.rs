@@ -670,12 +670,23 @@ enum TxOp {
         table: &'static str,
         id: i64,
         values: Vec<(usize, Cell)>,
-        write_date: usize,
+        /// The `write_date` column to stamp, or `None` for a direct SQL write.
+        write_date: Option<usize>,
     },
     Delete {
         table: &'static str,
         id: i64,
     },
+}
+
+/// Whether column `index` of `table` is the `name` that display names are made of.
+fn names_record(db: &Database, table: &str, index: usize) -> bool {
+    db.schema
+        .models()
+        .iter()
+        .find(|m| m.table == table)
+        .and_then(|m| m.field_index("name"))
+        == Some(index)
 }
 
 /// A simulated database transaction: every row it writes gets its start time as `write_date`
@@ -780,6 +791,26 @@ impl Transaction {
 
     /// Writes values on a record (an empty object only bumps `write_date`).
     pub fn update(&mut self, model: &str, id: i64, values: Json) -> Result<(), SimError> {
+        self.push_update(model, id, values, true)
+    }
+
+    /// Writes values on a record as a direct SQL `UPDATE` would: `write_date` stays.
+    pub fn update_without_stamp(
+        &mut self,
+        model: &str,
+        id: i64,
+        values: Json,
+    ) -> Result<(), SimError> {
+        self.push_update(model, id, values, false)
+    }
+
+    fn push_update(
+        &mut self,
+        model: &str,
+        id: i64,
+        values: Json,
+        stamp: bool,
+    ) -> Result<(), SimError> {
         let db = self.db.clone();
         let m = db.model_for_api(model)?;
         self.exists(m, id)?;
@@ -788,7 +819,7 @@ impl Transaction {
             table: m.table,
             id,
             values,
-            write_date: m.write_date_index(),
+            write_date: stamp.then(|| m.write_date_index()),
         });
         Ok(())
     }
@@ -841,11 +872,20 @@ impl Transaction {
                     write_date,
                 } => {
                     // A row deleted meanwhile is simply gone (the UPDATE touches nothing).
+                    let mut renamed = false;
                     if let Some(row) = tables.get_mut(table).and_then(|t| t.rows.get_mut(&id)) {
                         for (i, c) in values {
+                            renamed |= names_record(&self.db, table, i) && row[i] != c;
                             row[i] = c;
                         }
-                        row[write_date] = Cell::DateTime(self.stamp);
+                        if let Some(write_date) = write_date {
+                            row[write_date] = Cell::DateTime(self.stamp);
+                        }
+                    }
+                    // Odoo computes many2one names on read: every record pointing at this
+                    // one shows the new name from now on, with its own write_date unchanged.
+                    if renamed {
+                        crate::out_of_band::follow_rename(&self.db, &mut tables, table, id);
                     }
                 }
                 TxOp::Delete { table, id } => {

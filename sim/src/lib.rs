@@ -80,6 +80,7 @@ mod json2_api;
 mod jsonrpc_api;
 mod methods;
 mod odoo_error;
+mod out_of_band;
 mod schema;
 mod server;
 mod services;

@@ -6,7 +6,7 @@ use crate::database::{Database, UserSpec};
 use crate::domain::Domain;
 use crate::grouping;
 use crate::odoo_error::{access_error, OdooError};
-use crate::schema::{Access, FieldType, ModelDef, ID};
+use crate::schema::{Access, FieldType, ModelDef, DISPLAY_NAME, ID};
 use crate::value::{py_repr, Cell};
 use serde_json::{json, Map, Value as Json};
 use std::cmp::Ordering;
@@ -278,15 +278,35 @@ fn one_field(model: &ModelDef, name: &str) -> Result<usize, OdooError> {
 }
 
 /// A row as `read`/`search_read` return it: `id` first, then the fields in the order asked.
+/// `display_name` is computed as it is read, as Odoo computes it: the record's `name` (the
+/// simulator has no parent-qualified names), else `model,id`.
 pub fn render(model: &ModelDef, row: &[Cell], fields: &[usize]) -> Json {
     let mut map = Map::with_capacity(fields.len() + 1);
     map.insert("id".to_string(), row[ID].to_json());
     for &i in fields {
-        if i != ID {
-            map.insert(model.fields[i].name.to_string(), row[i].to_json());
+        if i == ID {
+            continue;
         }
+        let field = &model.fields[i];
+        let value = if field.name == DISPLAY_NAME {
+            Json::String(display_name(model, row))
+        } else {
+            row[i].to_json()
+        };
+        map.insert(field.name.to_string(), value);
     }
     Json::Object(map)
+}
+
+/// The name Odoo shows for a record of `model` (what many2one pairs pointing at it carry).
+pub fn display_name(model: &ModelDef, row: &[Cell]) -> String {
+    match model.field_index("name").and_then(|i| row.get(i)) {
+        Some(Cell::Text(name)) => name.to_string(),
+        _ => match row.get(ID) {
+            Some(Cell::Int(id)) => format!("{},{id}", model.name),
+            _ => model.name.to_string(),
+        },
+    }
 }
 
 fn read(

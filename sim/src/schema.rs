@@ -126,6 +126,9 @@ pub struct ModelDef {
 /// Index of `id` in every model's fields.
 pub const ID: usize = 0;
 
+/// The computed field every model has: what many2one pairs pointing at a record show.
+pub const DISPLAY_NAME: &str = "display_name";
+
 impl ModelDef {
     fn new(
         name: &'static str,
@@ -135,9 +138,13 @@ impl ModelDef {
         access: Access,
         own_fields: Vec<FieldDef>,
     ) -> ModelDef {
-        // Every Odoo model has `id`, `create_date` and `write_date`; `id` comes first so that
-        // records read back start with it, as Odoo's do.
-        let mut fields = vec![field("id", "ID", FieldType::Integer).readonly()];
+        // Every Odoo model has `id`, `display_name`, `create_date` and `write_date`; `id` comes
+        // first so that records read back start with it, as Odoo's do. `display_name` is
+        // computed when read (see `methods::render`): its cell stays empty.
+        let mut fields = vec![
+            field("id", "ID", FieldType::Integer).readonly(),
+            field(DISPLAY_NAME, "Display Name", FieldType::Char).readonly(),
+        ];
         fields.extend(own_fields);
         fields.push(field("create_date", "Created on", FieldType::Datetime).readonly());
         fields.push(field("write_date", "Last Updated on", FieldType::Datetime).readonly());

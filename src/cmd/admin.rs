@@ -43,6 +43,9 @@ enum AdminAction {
     Retry { user_id: String },
     /// Start the tenant's sync over from scratch with its saved connection.
     Resync { user_id: String },
+    /// Verify the tenant now: every mirrored record is read again and rewritten where it
+    /// differs from Odoo (at its next follow-up, which the scheduler starts).
+    Verify { user_id: String },
     /// Pause the tenant: no work runs until it is resumed.
     Pause { user_id: String },
     /// Resume a paused tenant (or unblock one whose error was fixed).
@@ -177,6 +180,9 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminAction::Resync { user_id } => {
             print_json(&operator::resync(&store, &tenant(&user_id)?).await?)?
+        }
+        AdminAction::Verify { user_id } => {
+            print_json(&operator::verify(&store, &tenant(&user_id)?).await?)?
         }
         AdminAction::Pause { user_id } => {
             print_json(&operator::pause(&store, &tenant(&user_id)?).await?)?

@@ -137,6 +137,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             FollowUp {
                 force_incremental: true,
                 force_reconcile: true,
+                force_verify: false,
             },
         )
         .await?;

@@ -32,6 +32,7 @@ pub fn ticker(roles: &Roles, queue: Arc<dyn worker::JobQueue>) -> Ticker {
             enqueue_stale: roles.settings.queue.enqueue_stale,
             incremental_interval: roles.settings.incremental_interval,
             reconcile_interval: roles.settings.reconcile_interval,
+            verify_interval: roles.settings.verify_interval,
         },
         limits: TickLimits {
             max_per_tick: roles.settings.queue.max_per_tick,

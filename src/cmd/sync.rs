@@ -46,9 +46,14 @@ pub struct SyncArgs {
     /// Where to store: sqlite://PATH or mongodb://... (default: the SQLite file under DATA_DIR).
     #[arg(long)]
     store: Option<String>,
-    /// Also check for records deleted in Odoo (on a tenant whose initial sync is done).
+    /// Also reconcile (on a tenant whose initial sync is done): compare every (id, write_date)
+    /// with Odoo, mark deleted records, read again records whose write_date differs.
     #[arg(long)]
     reconcile: bool,
+    /// Also verify: read every mirrored record again and rewrite those whose content differs
+    /// from Odoo (changes Odoo makes without a new write_date: merges, renames, SQL fixes).
+    #[arg(long)]
+    verify: bool,
     /// Keep the tenant in sync until interrupted (Ctrl-C).
     #[arg(long)]
     follow: bool,
@@ -125,11 +130,15 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
                 FollowUp {
                     force_incremental: true,
                     force_reconcile: args.reconcile,
+                    force_verify: args.verify,
                 },
             )
             .await?;
         eprintln!("Incremental pass: {added} batches");
         merge(&mut report, follow_up_pass(&engine, &tenant, &info).await?);
+        if args.verify {
+            print_verified(&store, &tenant).await?;
+        }
     }
 
     if args.follow && report.blocked.is_none() {
@@ -178,10 +187,30 @@ async fn follow_up_pass(
         engine,
         tenant,
         info,
-        &[BatchKind::Incremental, BatchKind::Reconcile],
+        &[
+            BatchKind::Incremental,
+            BatchKind::Reconcile,
+            BatchKind::Verify,
+        ],
         false,
     )
     .await
+}
+
+/// What the verify of each module found and corrected.
+async fn print_verified(store: &SharedStore, tenant: &TenantId) -> anyhow::Result<()> {
+    let Some(state) = store.tenant(tenant).await? else {
+        return Ok(());
+    };
+    for module in &state.modules {
+        if let Some(corrected) = module.last_verify_corrected {
+            eprintln!(
+                "Verify {}: {corrected} records differed from Odoo and were rewritten",
+                module.module.display_name()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn merge(total: &mut SessionReport, part: SessionReport) {

@@ -121,6 +121,12 @@ action_route!(
     operator::resync
 );
 action_route!(
+    verify,
+    "/admin/tenants/{userId}/verify",
+    "Verifies the tenant now: every mirrored record is read again and rewritten where it differs from Odoo.",
+    operator::verify
+);
+action_route!(
     pause,
     "/admin/tenants/{userId}/pause",
     "Pauses the tenant: no work runs until it is resumed.",

@@ -164,10 +164,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// In one atomic, fenced step, for every write: upserts its records into the module's
     /// collection by (userId, odooId) — never replacing a stored record with an older
-    /// `writeDate` (a record fetched twice keeps its newest version), clearing `deletedAt` of
-    /// records seen again — marks its batch `done` with `fetched_count`, and raises the
-    /// module's watermark to its `watermark` (never lowers it). A fetch group's batches are
-    /// written together so the store does one transaction per group, not per batch.
+    /// `writeDate` (a record fetched twice keeps its newest version), except for batches whose
+    /// kind [reads the truth](BatchKind::reads_truth) (reconcile, verify), whose records replace
+    /// the stored ones whatever their dates — clearing `deletedAt` of records seen again —
+    /// marks its batch `done` with `fetched_count`, and raises the module's watermark to its
+    /// `watermark` (never lowers it). A fetch group's batches are written together so the
+    /// store does one transaction per group, not per batch.
+    ///
+    /// Renames: a record that replaces a stored one with another display name
+    /// ([`crate::mirror::DISPLAY_NAME`] in `raw`) has the new name copied, in the same step,
+    /// into every mirrored record that links to it ([`Module::links_to`]): `<stem>Name` and
+    /// the `[id, name]` pair in `raw`, as Odoo would now answer for them.
+    ///
+    /// A verify batch's records are the ones it found different from Odoo: their number is
+    /// kept on the module (`last_verify_corrected`, added to `verify_corrected_total`).
     ///
     /// When the writes include initial batches and no initial batch of the tenant is left
     /// pending, in progress or failed, an `in_progress` tenant becomes `done` in the same step
@@ -243,20 +253,38 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<StoredRecord>, StoreError>;
 
-    /// The odooIds of every stored record of the module (deleted ones included), ascending.
-    /// The default pages through [`Store::records`]; stores may answer with a projection.
-    async fn stored_ids(&self, user_id: &TenantId, module: Module) -> Result<Vec<i64>, StoreError> {
-        let mut ids = Vec::new();
+    /// `(odooId, writeDate, deleted)` of every stored record of the module, by ascending id:
+    /// what a reconcile compares with Odoo's `(id, write_date)` pairs. The default pages
+    /// through [`Store::records`]; stores answer with a projection.
+    async fn stored_versions(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        let mut versions = Vec::new();
         let mut after = 0;
         loop {
             let page = self.records(user_id, module, after, 1000).await?;
             let Some(last) = page.last() else {
-                return Ok(ids);
+                return Ok(versions);
             };
             after = last.odoo_id;
-            ids.extend(page.iter().map(|r| r.odoo_id));
+            versions.extend(page.iter().map(|r| StoredVersion {
+                odoo_id: r.odoo_id,
+                write_date: r.write_date,
+                deleted: r.deleted_at.is_some(),
+            }));
         }
     }
+
+    /// The stored records of the module among `ids` (any order of `ids`), by ascending id;
+    /// ids the mirror lacks are left out.
+    async fn records_by_ids(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+        ids: &[i64],
+    ) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// How many records of the module the tenant has (deleted ones only if asked).
     async fn record_count(
@@ -318,6 +346,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: &TenantId,
         error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Asks for a verify of every module of the tenant at the next follow-up: forgets when
+    /// each module was last verified, so the scheduler finds the tenant due. `UnknownTenant`
+    /// when the tenant does not exist. Not fenced (an operator action).
+    async fn request_verify(
+        &self,
+        user_id: &TenantId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

@@ -10,13 +10,13 @@
 //! Lease clocks are the database's (`$$NOW`), so workers on machines with skewed clocks agree
 //! on when a lease has expired. Every other timestamp is the caller's `now`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Bson, Document};
 use mongodb::error::{
@@ -30,14 +30,15 @@ use tokio::sync::Semaphore;
 
 use super::{
     newest_per_id, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
-    DueTenant, FieldValue, Lease, LeaseInfo, MirrorRecord, ModuleState, NewBatch, Prepared,
-    ReconcileSummary, Store, StoreError, StoreOverview, StoredConnection, StoredRecord, SyncStatus,
+    DueTenant, Lease, LeaseInfo, ModuleState, NewBatch, Prepared, ReconcileSummary, Store,
+    StoreError, StoreOverview, StoredConnection, StoredRecord, StoredVersion, SyncStatus,
     TenantError, TenantId, TenantState, WriteSummary,
 };
 use crate::modules::{EmployeeAccess, Module};
 
 mod connection;
 mod operator;
+mod records;
 mod scheduling;
 
 /// Database used when the URI names none.
@@ -308,7 +309,7 @@ impl MongoStore {
         let modules: Vec<ModuleState> = prepared
             .modules
             .iter()
-            .map(|(module, model)| kept_module(&old, *module, model))
+            .map(|(module, model)| kept_module(&old, *module, model, now))
             .collect();
         let status = if batches.is_empty() {
             SyncStatus::Done
@@ -422,13 +423,22 @@ impl MongoStore {
             if of_module.is_empty() {
                 continue;
             }
+            let truth = of_module.iter().any(|w| w.batch.kind.reads_truth());
             let records = newest_per_id(of_module.iter().flat_map(|w| w.records.iter()));
+            let mut renames = Vec::new();
             for chunk in records.chunks(UPSERT_CHUNK) {
-                let part = self
-                    .upsert_chunk(&mut session, user_id, module, chunk, now)
+                let (part, renamed) = self
+                    .upsert_chunk(&mut session, user_id, module, chunk, truth, now)
                     .await?;
                 summary.written += part.written;
                 summary.skipped_older += part.skipped_older;
+                renames.extend(renamed);
+            }
+            self.follow_renames(&mut session, user_id, module, &renames)
+                .await?;
+            if of_module.iter().any(|w| w.batch.kind == BatchKind::Verify) {
+                self.count_verified(&mut session, user_id, module, records.len() as u64)
+                    .await?;
             }
             if let Some(watermark) = of_module.iter().filter_map(|w| w.watermark).max() {
                 self.raise_watermark(&mut session, user_id, module, watermark)
@@ -532,69 +542,6 @@ impl MongoStore {
         }
         let missing: Vec<&str> = ids.into_iter().filter(|id| !found.contains(*id)).collect();
         Err(StoreError::UnknownBatch(missing.join(", ")).into())
-    }
-
-    /// Upserts one chunk of records. The stored write dates are read first (in the same
-    /// snapshot) so the summary counts exactly the records kept for being newer; the update
-    /// pipeline re-checks the date anyway, so an older record can never win.
-    async fn upsert_chunk(
-        &self,
-        session: &mut ClientSession,
-        user_id: &TenantId,
-        module: Module,
-        chunk: &[&MirrorRecord],
-        now: DateTime<Utc>,
-    ) -> Result<WriteSummary, TxnError> {
-        let ids: Vec<i64> = chunk.iter().map(|r| r.odoo_id).collect();
-        let stored = self
-            .stored_write_dates(session, user_id, module, &ids)
-            .await?;
-        let mut summary = WriteSummary::default();
-        let mut inserts = Vec::new();
-        let mut statements = Vec::new();
-        for record in chunk {
-            match stored.get(&record.odoo_id) {
-                Some(stored) if *stored > record.write_date => summary.skipped_older += 1,
-                Some(_) => statements.push(upsert_statement(user_id, record, now)),
-                // Absent in this transaction's snapshot: a plain insert is far cheaper for
-                // the server than a pipeline upsert. Fenced transactions of one tenant
-                // conflict on the tenant document, so nobody else inserts it meanwhile.
-                None => inserts.push(record_doc(user_id, record, now)),
-            }
-        }
-        summary.written = (inserts.len() + statements.len()) as u64;
-        if !inserts.is_empty() {
-            self.records(module)
-                .insert_many(inserts)
-                .session(&mut *session)
-                .await?;
-        }
-        self.send_updates(session, module.collection(), statements)
-            .await?;
-        Ok(summary)
-    }
-
-    /// `writeDate` of the stored records among `ids`.
-    async fn stored_write_dates(
-        &self,
-        session: &mut ClientSession,
-        user_id: &TenantId,
-        module: Module,
-        ids: &[i64],
-    ) -> Result<HashMap<i64, DateTime<Utc>>, TxnError> {
-        let mut cursor = self
-            .records(module)
-            .find(doc! { "userId": user_id.as_str(), "odooId": { "$in": ids } })
-            .projection(doc! { "_id": 0, "odooId": 1, "writeDate": 1 })
-            .session(&mut *session)
-            .await?;
-        let mut stored = HashMap::with_capacity(ids.len());
-        while let Some(found) = cursor.next(session).await {
-            let found = found?;
-            let fields = Fields::new(&found, "record");
-            stored.insert(fields.i64("odooId")?, fields.date("writeDate")?);
-        }
-        Ok(stored)
     }
 
     /// Sends upsert statements as `update` commands (MongoDB 6 has no `bulkWrite` command),
@@ -1152,7 +1099,24 @@ impl Store for MongoStore {
             .try_collect()
             .await
             .map_err(mongo_error)?;
-        docs.iter().map(stored_record).collect()
+        docs.iter().map(records::stored_record).collect()
+    }
+
+    async fn stored_versions(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        self.stored_versions_impl(user_id, module).await
+    }
+
+    async fn records_by_ids(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+        ids: &[i64],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        self.records_by_ids_impl(user_id, module, ids).await
     }
 
     async fn record_count(
@@ -1211,6 +1175,14 @@ impl Store for MongoStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.set_operator_block_impl(user_id, error, now).await
+    }
+
+    async fn request_verify(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.request_verify_impl(user_id, now).await
     }
 
     async fn overview(&self, now: DateTime<Utc>) -> Result<StoreOverview, StoreError> {
@@ -1381,6 +1353,7 @@ fn priority(kind: BatchKind) -> i32 {
         BatchKind::Initial => 0,
         BatchKind::Incremental => 1,
         BatchKind::Reconcile => 2,
+        BatchKind::Verify => 3,
     }
 }
 
@@ -1441,13 +1414,22 @@ fn modules_bson(modules: &[ModuleState]) -> Vec<Document> {
                 "watermark": opt_date(m.watermark),
                 "lastIncrementalAt": opt_date(m.last_incremental_at),
                 "lastReconcileAt": opt_date(m.last_reconcile_at),
+                "lastVerifyAt": opt_date(m.last_verify_at),
+                "lastVerifyCorrected": m.last_verify_corrected.map(count_bson).unwrap_or(Bson::Null),
+                "verifyCorrectedTotal": count_bson(m.verify_corrected_total),
             }
         })
         .collect()
 }
 
-/// The module's state after a prepare: its sync history kept when it was synced before.
-fn kept_module(old: &[ModuleState], module: Module, model: &str) -> ModuleState {
+/// The module's state after a prepare: its sync history kept when it was synced before. A
+/// module new to the tenant counts as verified now: its initial sync reads every record.
+fn kept_module(
+    old: &[ModuleState],
+    module: Module,
+    model: &str,
+    now: DateTime<Utc>,
+) -> ModuleState {
     let before = old.iter().find(|m| m.module == module);
     ModuleState {
         module,
@@ -1455,6 +1437,9 @@ fn kept_module(old: &[ModuleState], module: Module, model: &str) -> ModuleState 
         watermark: before.and_then(|m| m.watermark),
         last_incremental_at: before.and_then(|m| m.last_incremental_at),
         last_reconcile_at: before.and_then(|m| m.last_reconcile_at),
+        last_verify_at: before.map_or(Some(now), |m| m.last_verify_at),
+        last_verify_corrected: before.and_then(|m| m.last_verify_corrected),
+        verify_corrected_total: before.map_or(0, |m| m.verify_corrected_total),
     }
 }
 
@@ -1466,80 +1451,8 @@ fn stamp_module(modules: &mut [ModuleState], batch: &NewBatch, now: DateTime<Utc
     match batch.kind {
         BatchKind::Incremental => state.last_incremental_at = Some(now),
         BatchKind::Reconcile => state.last_reconcile_at = Some(now),
+        BatchKind::Verify => state.last_verify_at = Some(now),
         BatchKind::Initial => {}
-    }
-}
-
-/// The stored form of a record. `userId` and `odooId` come first for readability and are set
-/// again after the structured fields, like the other fixed keys, so that no structured field
-/// can shadow them.
-fn record_doc(user_id: &TenantId, record: &MirrorRecord, now: DateTime<Utc>) -> Document {
-    let mut doc = Document::new();
-    doc.insert("userId", user_id.as_str());
-    doc.insert("odooId", record.odoo_id);
-    for (name, value) in &record.fields {
-        doc.insert(name.clone(), field_bson(value));
-    }
-    doc.insert("userId", user_id.as_str());
-    doc.insert("odooId", record.odoo_id);
-    doc.insert("active", record.active);
-    doc.insert("writeDate", date(record.write_date));
-    doc.insert("createDate", opt_date(record.create_date));
-    doc.insert("raw", json_object_to_bson(&record.raw));
-    doc.insert("syncedAt", date(now));
-    doc.insert("deletedAt", Bson::Null);
-    doc
-}
-
-/// An `update` statement that inserts the record or replaces the stored one, unless the
-/// stored one has a newer `writeDate`. `$literal` keeps Odoo strings such as `"$where"` from
-/// being read as field paths or operators.
-fn upsert_statement(user_id: &TenantId, record: &MirrorRecord, now: DateTime<Utc>) -> Document {
-    let replacement = doc! {
-        "$cond": [
-            { "$gt": ["$writeDate", date(record.write_date)] },
-            "$$ROOT",
-            { "$literal": record_doc(user_id, record, now) },
-        ]
-    };
-    doc! {
-        "q": { "userId": user_id.as_str(), "odooId": record.odoo_id },
-        "u": [ { "$replaceWith": replacement } ],
-        "upsert": true,
-    }
-}
-
-fn field_bson(value: &FieldValue) -> Bson {
-    match value {
-        FieldValue::Null => Bson::Null,
-        FieldValue::Bool(b) => Bson::Boolean(*b),
-        FieldValue::Int(i) => Bson::Int64(*i),
-        FieldValue::Float(f) => Bson::Double(*f),
-        FieldValue::Text(s) => Bson::String(s.clone()),
-        FieldValue::DateTime(at) => date(*at),
-        FieldValue::Date(day) => date(day.and_time(NaiveTime::MIN).and_utc()),
-    }
-}
-
-fn json_object_to_bson(map: &Map<String, Value>) -> Document {
-    map.iter()
-        .map(|(k, v)| (k.clone(), json_to_bson(v)))
-        .collect()
-}
-
-/// JSON as Odoo returned it, as BSON: integers as i64 (doubles beyond), objects and arrays
-/// recursively.
-fn json_to_bson(value: &Value) -> Bson {
-    match value {
-        Value::Null => Bson::Null,
-        Value::Bool(b) => Bson::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Bson::Int64(i),
-            None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => Bson::String(s.clone()),
-        Value::Array(items) => Bson::Array(items.iter().map(json_to_bson).collect()),
-        Value::Object(map) => Bson::Document(json_object_to_bson(map)),
     }
 }
 
@@ -1710,6 +1623,9 @@ fn modules_of(tenant: &Document) -> Result<Vec<ModuleState>, StoreError> {
                 watermark: f.opt_date("watermark")?,
                 last_incremental_at: f.opt_date("lastIncrementalAt")?,
                 last_reconcile_at: f.opt_date("lastReconcileAt")?,
+                last_verify_at: f.opt_date("lastVerifyAt")?,
+                last_verify_corrected: f.opt_u64("lastVerifyCorrected")?,
+                verify_corrected_total: f.opt_u64("verifyCorrectedTotal")?.unwrap_or(0),
             })
         })
         .collect()
@@ -1751,18 +1667,6 @@ fn batch_from_doc(doc: &Document) -> Result<Batch, StoreError> {
         updated_at: f.date("updatedAt")?,
         started_at: f.opt_date("startedAt")?,
         finished_at: f.opt_date("finishedAt")?,
-    })
-}
-
-fn stored_record(doc: &Document) -> Result<StoredRecord, StoreError> {
-    let f = Fields::new(doc, "record");
-    Ok(StoredRecord {
-        odoo_id: f.i64("odooId")?,
-        write_date: f.date("writeDate")?,
-        active: f.bool("active")?,
-        deleted_at: f.opt_date("deletedAt")?,
-        synced_at: f.date("syncedAt")?,
-        document: Value::Object(doc_to_json(doc)),
     })
 }
 

@@ -19,6 +19,9 @@ pub struct StoreOverview {
     pub batches: BatchCounts,
     /// Mirrored records not deleted in Odoo, by module.
     pub records: BTreeMap<Module, u64>,
+    /// Records verifies have found different from Odoo and rewritten, by module, summed over
+    /// every tenant (modules no verify corrected anything in are left out).
+    pub verify_corrected: BTreeMap<Module, u64>,
 }
 
 /// The blocking error an operator's pause sets (`blocked.code`).

@@ -19,6 +19,8 @@ pub struct DueQuery {
     pub incremental_before: DateTime<Utc>,
     /// The same for reconcile batches.
     pub reconcile_before: DateTime<Utc>,
+    /// The same for verify batches (a module never verified, or asked to be, is due).
+    pub verify_before: DateTime<Utc>,
     /// At most this many tenants of each kind of work.
     pub limit: usize,
 }
@@ -30,7 +32,7 @@ pub enum DueWork {
     Prepare,
     /// `in_progress` or `done` with a runnable batch: run it.
     Process,
-    /// `done`, nothing runnable, and an incremental or reconcile interval has passed: add
+    /// `done`, nothing runnable, and an incremental, reconcile or verify interval has passed: add
     /// follow-up batches (the engine's `schedule_follow_up`), then run them.
     FollowUp,
 }

@@ -114,6 +114,7 @@ stored_enum!(
         Initial => "initial",
         Incremental => "incremental",
         Reconcile => "reconcile",
+        Verify => "verify",
     }
 );
 
@@ -159,6 +160,12 @@ pub struct ModuleState {
     pub watermark: Option<DateTime<Utc>>,
     pub last_incremental_at: Option<DateTime<Utc>>,
     pub last_reconcile_at: Option<DateTime<Utc>>,
+    /// When the module last got a verify batch (`None` also after an operator asked for one).
+    pub last_verify_at: Option<DateTime<Utc>>,
+    /// Records the last finished verify found different from Odoo and rewrote.
+    pub last_verify_corrected: Option<u64>,
+    /// Records every verify of this module has corrected so far.
+    pub verify_corrected_total: u64,
 }
 
 /// A tenant's state (`odoosyncstatuses`).
@@ -263,13 +270,24 @@ pub struct Batch {
 }
 
 impl BatchKind {
-    /// Initial batches run first, then incremental, then reconcile.
+    /// Initial batches run first, then incremental, then reconcile, then verify.
     pub fn priority(self) -> u8 {
         match self {
             BatchKind::Initial => 0,
             BatchKind::Incremental => 1,
             BatchKind::Reconcile => 2,
+            BatchKind::Verify => 3,
         }
+    }
+
+    /// Whether what this batch reads from Odoo is stored as the truth even when its
+    /// `write_date` is older than the stored one. Initial and incremental batches read by
+    /// `write_date` windows and may meet a record twice, so the newer version wins there;
+    /// reconcile and verify re-read records because their stored version is suspect (a late
+    /// commit, a `write_date` moved back by a direct SQL fix, a merge that changed nothing's
+    /// `write_date`). The lease fence, not the date, keeps a stale worker out of both.
+    pub fn reads_truth(self) -> bool {
+        matches!(self, BatchKind::Reconcile | BatchKind::Verify)
     }
 }
 
@@ -385,6 +403,14 @@ pub struct WriteSummary {
     pub skipped_older: u64,
     /// This write finished the tenant's initial sync (`in_progress` became `done`).
     pub finished_initial: bool,
+}
+
+/// A stored record's version, what a reconcile compares with Odoo's `(id, write_date)` pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub odoo_id: i64,
+    pub write_date: DateTime<Utc>,
+    pub deleted: bool,
 }
 
 /// What `complete_reconcile` changed.

@@ -36,6 +36,9 @@ pub struct EngineOptions {
     pub incremental_interval: Duration,
     pub incremental_lookback: Duration,
     pub reconcile_interval: Duration,
+    pub verify_interval: Duration,
+    /// Records per page of the reads by id (reconcile, verify).
+    pub page_size: u32,
     pub lease_ttl: Duration,
     /// Delay before the second attempt of a failed batch; doubles per attempt.
     pub retry_base: Duration,
@@ -54,6 +57,8 @@ impl EngineOptions {
             incremental_interval: settings.incremental_interval,
             incremental_lookback: settings.incremental_lookback,
             reconcile_interval: settings.reconcile_interval,
+            verify_interval: settings.verify_interval,
+            page_size: settings.page_size,
             lease_ttl: Duration::from_secs(60),
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
@@ -98,6 +103,8 @@ pub struct FollowUp {
     pub force_incremental: bool,
     /// Add reconcile batches even if the interval has not passed.
     pub force_reconcile: bool,
+    /// Add verify batches even if the interval has not passed.
+    pub force_verify: bool,
 }
 
 /// Errors a step could not turn into a [`Step`]: the store failing, or Odoo failing in a way
@@ -478,9 +485,14 @@ impl SyncEngine {
             client,
             mapping: &mapping,
             limit: self.options.limit_per_call,
+            page: self.options.page_size,
         };
-        if first.kind == BatchKind::Reconcile {
-            let (written, calls) = self.reconcile(lease, state, &runner, first).await?;
+        let rechecked = match first.kind {
+            BatchKind::Reconcile => Some(self.reconcile(lease, state, &runner, first).await?),
+            BatchKind::Verify => Some(self.verify(lease, state, &runner, first).await?),
+            BatchKind::Initial | BatchKind::Incremental => None,
+        };
+        if let Some((written, calls)) = rechecked {
             return Ok(GroupDone {
                 written,
                 calls,
@@ -511,10 +523,11 @@ impl SyncEngine {
         })
     }
 
-    /// Marks records gone from Odoo as deleted (and restores returning ones), then fetches
-    /// records Odoo has in the sync range that the mirror lacks — rows committed late with
-    /// a `write_date` older than the incremental lookback reached. Returns (records changed,
-    /// calls made).
+    /// Compares Odoo's `(id, write_date)` pairs with the mirror's: marks records gone from
+    /// Odoo as deleted (and restores returning ones), then reads again every record whose
+    /// `write_date` in Odoo differs from the stored one — newer or older: a late commit, a
+    /// date moved back by hand — and every record of the sync range the mirror lacks, and
+    /// stores what Odoo answers as the truth. Returns (records changed, calls made).
     async fn reconcile(
         &self,
         lease: &TenantLease,
@@ -522,44 +535,104 @@ impl SyncEngine {
         runner: &BatchRunner<'_>,
         batch: &Batch,
     ) -> Result<(u64, u32), FetchError> {
-        let alive = runner.all_ids().await?;
+        let (pairs, mut calls) = runner.id_dates(|| !lease.is_lost()).await?;
+        let alive: Vec<i64> = pairs.iter().map(|(id, _)| *id).collect();
         let summary = self
             .store
             .complete_reconcile(lease.lease(), batch, &alive, Utc::now())
             .await
             .map_err(store_to_fetch)?;
-        let stored: std::collections::BTreeSet<i64> = self
+        let stored: HashMap<i64, DateTime<Utc>> = self
             .store
-            .stored_ids(&state.user_id, batch.module)
+            .stored_versions(&state.user_id, batch.module)
             .await
             .map_err(store_to_fetch)?
             .into_iter()
+            .map(|v| (v.odoo_id, v.write_date))
             .collect();
-        let missing: Vec<i64> = alive
-            .into_iter()
-            .filter(|id| !stored.contains(id))
+        let since = self.range_start();
+        let stale: Vec<i64> = pairs
+            .iter()
+            .filter(|(id, date)| match stored.get(id) {
+                Some(stored) => stored != date,
+                None => since.is_none_or(|since| *date >= since),
+            })
+            .map(|(id, _)| *id)
             .collect();
-        let mut calls = 1;
-        let mut found = 0;
-        if !missing.is_empty() {
-            let since = match self.options.initial_sync_range_days {
-                0 => None,
-                days => Some(Utc::now() - TimeDelta::days(i64::from(days))),
-            };
-            let fetched = runner.fetch_ids(&missing, since).await?;
+        let mut refetched = 0;
+        if !stale.is_empty() {
+            let fetched = runner.fetch_ids(&stale, || !lease.is_lost()).await?;
             calls += fetched.calls;
-            if !fetched.records.is_empty() {
-                let written = self
-                    .store
-                    .complete_batch(lease.lease(), batch, &fetched.records, None, Utc::now())
-                    .await
-                    .map_err(store_to_fetch)?;
-                found = written.written;
-            }
+            refetched = self
+                .store
+                .complete_batch(lease.lease(), batch, &fetched.records, None, Utc::now())
+                .await
+                .map_err(store_to_fetch)?
+                .written;
         }
         tracing::info!(tenant = %state.user_id, module = %batch.module,
-            deleted = summary.marked_deleted, restored = summary.restored, found, "reconciled");
-        Ok((summary.marked_deleted + summary.restored + found, calls))
+            deleted = summary.marked_deleted, restored = summary.restored, refetched, calls,
+            "reconciled");
+        Ok((summary.marked_deleted + summary.restored + refetched, calls))
+    }
+
+    /// Reads again, a page of ids per call, every live record of the module's mirror, and
+    /// rewrites those whose content differs from Odoo's answer: what changes without a new
+    /// `write_date` (a partner merge re-pointing many2one columns by SQL, a rename seen in
+    /// other records' many2one names, a direct SQL fix). The number rewritten is kept on the
+    /// module. Returns (records corrected, calls made).
+    async fn verify(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        runner: &BatchRunner<'_>,
+        batch: &Batch,
+    ) -> Result<(u64, u32), FetchError> {
+        let live: Vec<i64> = self
+            .store
+            .stored_versions(&state.user_id, batch.module)
+            .await
+            .map_err(store_to_fetch)?
+            .into_iter()
+            .filter(|v| !v.deleted)
+            .map(|v| v.odoo_id)
+            .collect();
+        let mut corrected = Vec::new();
+        let mut calls = 0;
+        for ids in live.chunks(runner.page.max(1) as usize) {
+            let fetched = runner.fetch_ids(ids, || !lease.is_lost()).await?;
+            calls += fetched.calls;
+            let stored: HashMap<i64, serde_json::Value> = self
+                .store
+                .records_by_ids(&state.user_id, batch.module, ids)
+                .await
+                .map_err(store_to_fetch)?
+                .into_iter()
+                .map(|r| (r.odoo_id, r.document))
+                .collect();
+            corrected.extend(fetched.records.into_iter().filter(|record| {
+                stored
+                    .get(&record.odoo_id)
+                    .is_none_or(|doc| differs(doc, record))
+            }));
+        }
+        let written = self
+            .store
+            .complete_batch(lease.lease(), batch, &corrected, None, Utc::now())
+            .await
+            .map_err(store_to_fetch)?
+            .written;
+        tracing::info!(tenant = %state.user_id, module = %batch.module, checked = live.len(),
+            corrected = written, calls, "verified");
+        Ok((written, calls))
+    }
+
+    /// Where the sync range starts now (`None`: all history).
+    fn range_start(&self) -> Option<DateTime<Utc>> {
+        match self.options.initial_sync_range_days {
+            0 => None,
+            days => Some(Utc::now() - TimeDelta::days(i64::from(days))),
+        }
     }
 
     /// A failed attempt of every batch of the group: retried later with back-off, or
@@ -698,16 +771,31 @@ impl SyncEngine {
                     start = stop;
                 }
             }
-            if follow_up.force_reconcile
-                || due(module.last_reconcile_at, self.options.reconcile_interval)
-            {
-                batches.push(NewBatch {
-                    module: module.module,
-                    kind: BatchKind::Reconcile,
-                    window_start: end,
-                    window_end: end,
-                    expected_count: None,
-                });
+            // Reconcile and verify read the whole module, not a window: their window is empty.
+            let rechecks = [
+                (
+                    BatchKind::Reconcile,
+                    follow_up.force_reconcile,
+                    module.last_reconcile_at,
+                    self.options.reconcile_interval,
+                ),
+                (
+                    BatchKind::Verify,
+                    follow_up.force_verify,
+                    module.last_verify_at,
+                    self.options.verify_interval,
+                ),
+            ];
+            for (kind, forced, last, every) in rechecks {
+                if forced || due(last, every) {
+                    batches.push(NewBatch {
+                        module: module.module,
+                        kind,
+                        window_start: end,
+                        window_end: end,
+                        expected_count: None,
+                    });
+                }
             }
         }
         if batches.is_empty() {
@@ -760,6 +848,39 @@ fn tenant_error(error: &OdooError) -> TenantError {
         code: error.code().to_string(),
         message: error.to_string(),
         at: Utc::now(),
+    }
+}
+
+/// Whether a stored record's content differs from what Odoo answers now: every field as
+/// returned (`raw`, which the structured fields are made from) and `active`. Numbers compare
+/// by value, so `5` and `5.0` are the same amount whichever way a store kept them.
+fn differs(stored: &serde_json::Value, record: &crate::store::MirrorRecord) -> bool {
+    let raw_differs = match stored.get("raw").and_then(serde_json::Value::as_object) {
+        Some(raw) => {
+            raw.len() != record.raw.len()
+                || record
+                    .raw
+                    .iter()
+                    .any(|(key, value)| raw.get(key).is_none_or(|kept| !same_value(kept, value)))
+        }
+        None => true,
+    };
+    raw_differs || stored.get("active").and_then(serde_json::Value::as_bool) != Some(record.active)
+}
+
+fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
     }
 }
 

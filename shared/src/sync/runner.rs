@@ -48,11 +48,18 @@ impl FetchedWindow {
     }
 }
 
+/// How many `(id, write_date)` pairs a reconcile reads per call, as a multiple of the page
+/// size: a pair is about a twentieth of a record's answer.
+pub const PAIRS_PER_PAGE_FACTOR: u32 = 5;
+
 /// Fetches batches of one module from one server.
 pub struct BatchRunner<'a> {
     pub client: &'a OdooClient,
     pub mapping: &'a ModelMapping,
+    /// Records per page of a batch's window.
     pub limit: u32,
+    /// Records per page when reading by ids (reconcile, verify).
+    pub page: u32,
 }
 
 impl BatchRunner<'_> {
@@ -178,23 +185,24 @@ impl BatchRunner<'_> {
         }
     }
 
-    /// The records with the given ids (in chunks of one call each) whose `write_date` is at
-    /// or after `since`: what a reconcile found in Odoo but not in the mirror.
+    /// The records with the given ids, a page of ids per call: what a reconcile or verify
+    /// reads again. Ids no longer in Odoo (or outside the module's domain) are left out.
+    /// `still_held` is asked between pages.
     pub async fn fetch_ids(
         &self,
         ids: &[i64],
-        since: Option<DateTime<Utc>>,
+        still_held: impl Fn() -> bool,
     ) -> Result<FetchedWindow, FetchError> {
         let mut window = FetchedWindow::empty();
-        for chunk in ids.chunks(self.limit.max(1) as usize) {
-            let mut domain =
-                self.mapping
-                    .domain
-                    .clone()
-                    .and("id", Op::In, serde_json::json!(chunk));
-            if let Some(since) = since {
-                domain = domain.and("write_date", Op::Ge, crate::mirror::format_datetime(since));
+        for chunk in ids.chunks(self.page.max(1) as usize) {
+            if !still_held() {
+                return Err(FetchError::LeaseLost);
             }
+            let domain = self
+                .mapping
+                .domain
+                .clone()
+                .and("id", Op::In, serde_json::json!(chunk));
             let page = self
                 .client
                 .search_read(
@@ -216,18 +224,69 @@ impl BatchRunner<'_> {
         Ok(window)
     }
 
-    /// Every id of the module (archived included): what a reconcile compares against.
-    pub async fn all_ids(&self) -> Result<Vec<i64>, OdooError> {
-        self.client
-            .search(
-                self.mapping.model,
-                &self.mapping.domain,
-                &SearchOptions {
-                    order: Some("id asc"),
-                    context: self.context(),
-                    ..SearchOptions::default()
-                },
-            )
-            .await
+    /// Every `(id, write_date)` of the module, archived records included, by ascending id:
+    /// what a reconcile compares with the mirror. Read in id-keyset pages of
+    /// [`PAIRS_PER_PAGE_FACTOR`] × the page size (a pair is a small fraction of a record), so
+    /// a module of hundreds of thousands of records never arrives as one answer. Returns the
+    /// pairs and the calls made.
+    pub async fn id_dates(
+        &self,
+        still_held: impl Fn() -> bool,
+    ) -> Result<(Vec<(i64, DateTime<Utc>)>, u32), FetchError> {
+        let limit = self.page.max(1).saturating_mul(PAIRS_PER_PAGE_FACTOR);
+        let mut pairs = Vec::new();
+        let mut last_id = 0i64;
+        let mut calls = 0u32;
+        loop {
+            if !still_held() {
+                return Err(FetchError::LeaseLost);
+            }
+            let page = self
+                .client
+                .search_read(
+                    self.mapping.model,
+                    &self.mapping.domain.clone().and("id", Op::Gt, last_id),
+                    &SearchOptions {
+                        fields: &["write_date"],
+                        order: Some("id asc"),
+                        limit: Some(limit),
+                        context: self.context(),
+                    },
+                )
+                .await?;
+            calls += 1;
+            let full = page.len() >= limit as usize;
+            for row in page {
+                let id = row.get("id").and_then(serde_json::Value::as_i64);
+                let date = row
+                    .get("write_date")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(crate::mirror::parse_datetime);
+                match (id, date) {
+                    (Some(id), Some(date)) => {
+                        last_id = last_id.max(id);
+                        pairs.push((id, date));
+                    }
+                    (Some(id), None) => {
+                        return Err(FetchError::Mapping(MappingError::BadWriteDate {
+                            model: self.mapping.model.to_string(),
+                            id,
+                            value: row
+                                .get("write_date")
+                                .map(serde_json::Value::to_string)
+                                .unwrap_or_else(|| "missing".into()),
+                        }))
+                    }
+                    (None, _) => {
+                        return Err(FetchError::Mapping(MappingError::MissingId {
+                            model: self.mapping.model.to_string(),
+                        }))
+                    }
+                }
+            }
+            if !full {
+                return Ok((pairs, calls));
+            }
+        }
     }
 }

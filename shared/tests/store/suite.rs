@@ -53,6 +53,11 @@ macro_rules! store_suite {
             complete_batch_is_idempotent,
             complete_batch_never_goes_back_to_older_write_date,
             complete_batch_clears_deleted_at,
+            reconcile_and_verify_writes_are_the_truth_even_when_older,
+            renamed_contact_shows_in_linked_records,
+            verify_counts_what_it_corrected,
+            stored_versions_and_records_by_ids,
+            request_verify_makes_every_module_due,
             complete_batches_writes_a_group_at_once,
             complete_batches_is_all_or_nothing,
             last_initial_write_finishes_the_sync,
@@ -771,6 +776,246 @@ pub async fn complete_batch_never_goes_back_to_older_write_date(store: SharedSto
         ts(200),
         "a skipped record is untouched"
     );
+    Ok(())
+}
+
+pub async fn reconcile_and_verify_writes_are_the_truth_even_when_older(
+    store: SharedStore,
+) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    run_batch(
+        &store,
+        &lease,
+        &plan[0],
+        &[record(1, 100, "seen"), record(2, 100, "seen")],
+        None,
+        ts(200),
+    )
+    .await?;
+    // A write_date moved back by a direct SQL fix: Odoo's answer is older than the mirror's.
+    for (kind, odoo_id) in [(BatchKind::Reconcile, 1), (BatchKind::Verify, 2)] {
+        let batch = add_one(&store, &lease, Module::Sales, kind, ts(300)).await?;
+        let summary = run_batch(
+            &store,
+            &lease,
+            &batch,
+            &[record(odoo_id, 40, "fixed by hand")],
+            None,
+            ts(300),
+        )
+        .await?;
+        assert_eq!((summary.written, summary.skipped_older), (1, 0), "{kind}");
+    }
+    assert_eq!(
+        names(&store, &id, Module::Sales).await?,
+        vec![(1, "fixed by hand".into()), (2, "fixed by hand".into())]
+    );
+    let records = store.records(&id, Module::Sales, 0, 10).await?;
+    assert!(records.iter().all(|r| r.write_date == ts(40)));
+    Ok(())
+}
+
+/// A contact record with a display name, as the contacts module reads it.
+fn contact(odoo_id: i64, write_secs: i64, name: &str, parent: Option<(i64, &str)>) -> MirrorRecord {
+    let mut raw = Map::new();
+    raw.insert("id".into(), json!(odoo_id));
+    raw.insert("name".into(), json!(name));
+    raw.insert("display_name".into(), json!(name));
+    raw.insert(
+        "parent_id".into(),
+        parent.map_or(json!(false), |(id, name)| json!([id, name])),
+    );
+    raw.insert(
+        "write_date".into(),
+        json!(ts(write_secs).format("%Y-%m-%d %H:%M:%S").to_string()),
+    );
+    let (parent_id, parent_name) = match parent {
+        Some((id, name)) => (
+            shared::store::FieldValue::Int(id),
+            shared::store::FieldValue::Text(name.into()),
+        ),
+        None => (
+            shared::store::FieldValue::Null,
+            shared::store::FieldValue::Null,
+        ),
+    };
+    MirrorRecord {
+        odoo_id,
+        write_date: ts(write_secs),
+        create_date: Some(ts(0)),
+        active: true,
+        fields: vec![
+            ("name".into(), shared::store::FieldValue::Text(name.into())),
+            ("parentId".into(), parent_id),
+            ("parentName".into(), parent_name),
+        ],
+        raw,
+    }
+}
+
+pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    // Orders 1 and 2 point at partner 12 ("Azure Interior"); contact 13 works there.
+    run_batch(
+        &store,
+        &lease,
+        &plan[0],
+        &[record(1, 100, "S1"), record(2, 100, "S2")],
+        None,
+        ts(200),
+    )
+    .await?;
+    run_batch(
+        &store,
+        &lease,
+        &plan[1],
+        &[
+            contact(12, 100, "Azure Interior", None),
+            contact(13, 100, "Ana", Some((12, "Azure Interior"))),
+        ],
+        None,
+        ts(200),
+    )
+    .await?;
+    let other = leased(&store, "tenant-2").await?;
+    let other_plan = prepare(&store, &other.1, &[Module::Sales]).await?;
+    run_batch(
+        &store,
+        &other.1,
+        &other_plan[0],
+        &[record(1, 100, "S1")],
+        None,
+        ts(200),
+    )
+    .await?;
+
+    let batch = add_one(
+        &store,
+        &lease,
+        Module::Contacts,
+        BatchKind::Incremental,
+        ts(300),
+    )
+    .await?;
+    run_batch(
+        &store,
+        &lease,
+        &batch,
+        &[contact(12, 250, "Azure Interior Ltd", None)],
+        None,
+        ts(300),
+    )
+    .await?;
+    for order in store.records(&id, Module::Sales, 0, 10).await? {
+        let doc = &order.document;
+        assert_eq!(doc["partnerName"], json!("Azure Interior Ltd"), "{doc}");
+        assert_eq!(doc["raw"]["partner_id"], json!([12, "Azure Interior Ltd"]));
+        assert_eq!(
+            order.write_date,
+            ts(100),
+            "Odoo does not touch their write_date"
+        );
+    }
+    let contacts = store.records(&id, Module::Contacts, 0, 10).await?;
+    assert_eq!(
+        contacts[1].document["parentName"],
+        json!("Azure Interior Ltd")
+    );
+    assert_eq!(
+        contacts[1].document["raw"]["parent_id"],
+        json!([12, "Azure Interior Ltd"])
+    );
+    let untouched = store.records(&other.0, Module::Sales, 0, 10).await?;
+    assert_eq!(
+        untouched[0].document["partnerName"],
+        json!("Azure Interior"),
+        "another tenant's records are not touched"
+    );
+    Ok(())
+}
+
+pub async fn verify_counts_what_it_corrected(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    run_batch(
+        &store,
+        &lease,
+        &plan[0],
+        &[record(1, 100, "a")],
+        None,
+        ts(200),
+    )
+    .await?;
+    for corrected in [2, 1] {
+        let batch = add_one(&store, &lease, Module::Sales, BatchKind::Verify, ts(300)).await?;
+        let records: Vec<MirrorRecord> = (1..=corrected).map(|n| record(n, 100, "fixed")).collect();
+        run_batch(&store, &lease, &batch, &records, None, ts(300)).await?;
+    }
+    let state = store.tenant(&id).await?.expect("tenant");
+    let sales = state.module(Module::Sales).expect("sales");
+    assert_eq!(sales.last_verify_corrected, Some(1));
+    assert_eq!(sales.verify_corrected_total, 3);
+    assert_eq!(sales.last_verify_at, Some(ts(300)));
+    Ok(())
+}
+
+pub async fn stored_versions_and_records_by_ids(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    run_batch(
+        &store,
+        &lease,
+        &plan[0],
+        &[record(3, 100, "c"), record(1, 50, "a"), record(2, 70, "b")],
+        None,
+        ts(200),
+    )
+    .await?;
+    let reconcile = add_one(&store, &lease, Module::Sales, BatchKind::Reconcile, ts(300)).await?;
+    store
+        .complete_reconcile(&lease, &reconcile, &[1, 3], ts(300))
+        .await?;
+    let versions = store.stored_versions(&id, Module::Sales).await?;
+    let seen: Vec<(i64, DateTime<Utc>, bool)> = versions
+        .iter()
+        .map(|v| (v.odoo_id, v.write_date, v.deleted))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(1, ts(50), false), (2, ts(70), true), (3, ts(100), false)]
+    );
+    let found = store.records_by_ids(&id, Module::Sales, &[3, 9, 1]).await?;
+    let ids: Vec<i64> = found.iter().map(|r| r.odoo_id).collect();
+    assert_eq!(ids, vec![1, 3]);
+    assert_eq!(found[1].document["name"], json!("c"));
+    assert!(store
+        .records_by_ids(&tenant_id("nobody"), Module::Sales, &[1])
+        .await?
+        .is_empty());
+    Ok(())
+}
+
+pub async fn request_verify_makes_every_module_due(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let state = store.tenant(&id).await?.expect("tenant");
+    assert!(
+        state
+            .modules
+            .iter()
+            .all(|m| m.last_verify_at == Some(ts(10))),
+        "a new module counts as verified by its initial sync: {:?}",
+        state.modules
+    );
+    store.request_verify(&id, ts(20)).await?;
+    let state = store.tenant(&id).await?.expect("tenant");
+    assert!(state.modules.iter().all(|m| m.last_verify_at.is_none()));
+    assert!(matches!(
+        store.request_verify(&tenant_id("nobody"), ts(20)).await,
+        Err(StoreError::UnknownTenant(_))
+    ));
     Ok(())
 }
 
@@ -1968,6 +2213,7 @@ fn due_query(limit: usize) -> shared::store::DueQuery {
         enqueued_before: now - chrono::TimeDelta::seconds(60),
         incremental_before: now - chrono::TimeDelta::seconds(300),
         reconcile_before: now - chrono::TimeDelta::days(1),
+        verify_before: now - chrono::TimeDelta::days(7),
         limit,
     }
 }

@@ -59,6 +59,28 @@ impl MongoStore {
         Ok(updated.modified_count)
     }
 
+    pub(super) async fn request_verify_impl(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let updated = self
+            .tenants()
+            .update_one(
+                doc! { "userId": user_id.as_str() },
+                doc! { "$set": {
+                    "modules.$[].lastVerifyAt": Bson::Null,
+                    "updatedAt": date(now),
+                } },
+            )
+            .await
+            .map_err(mongo_error)?;
+        if updated.matched_count == 0 {
+            return Err(StoreError::UnknownTenant(user_id.to_string()));
+        }
+        Ok(())
+    }
+
     pub(super) async fn set_operator_block_impl(
         &self,
         user_id: &TenantId,
@@ -122,6 +144,28 @@ impl MongoStore {
                 .await
                 .map_err(mongo_error)?;
             overview.records.insert(module, live);
+        }
+        let corrected: Vec<Document> = self
+            .tenants()
+            .aggregate([
+                doc! { "$unwind": "$modules" },
+                doc! { "$match": { "modules.verifyCorrectedTotal": { "$gt": 0 } } },
+                doc! { "$group": {
+                    "_id": "$modules.module",
+                    "n": { "$sum": "$modules.verifyCorrectedTotal" },
+                } },
+            ])
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        for group in &corrected {
+            let f = Fields::new(group, "verify count");
+            let module: Module = f.parsed("_id")?;
+            overview
+                .verify_corrected
+                .insert(module, f.opt_u64("n")?.unwrap_or(0));
         }
         Ok(overview)
     }

@@ -88,6 +88,8 @@ impl MongoStore {
             { "modules.lastIncrementalAt": { "$lt": date(query.incremental_before) } },
             { "modules.lastReconcileAt": Bson::Null },
             { "modules.lastReconcileAt": { "$lt": date(query.reconcile_before) } },
+            { "modules.lastVerifyAt": Bson::Null },
+            { "modules.lastVerifyAt": { "$lt": date(query.verify_before) } },
         ] });
         let candidates = self
             .tenant_ids(

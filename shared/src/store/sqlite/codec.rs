@@ -137,16 +137,27 @@ pub(super) struct StoredModule {
     pub watermark: Option<String>,
     pub last_incremental_at: Option<String>,
     pub last_reconcile_at: Option<String>,
+    #[serde(default)]
+    pub last_verify_at: Option<String>,
+    #[serde(default)]
+    pub last_verify_corrected: Option<u64>,
+    #[serde(default)]
+    pub verify_corrected_total: u64,
 }
 
 impl StoredModule {
-    pub(super) fn new(module: Module, model: &str) -> Self {
+    /// A module new to the tenant. It counts as verified at `now`: its initial sync reads
+    /// every record.
+    pub(super) fn new(module: Module, model: &str, now: &str) -> Self {
         StoredModule {
             module: module.as_str().to_string(),
             model: model.to_string(),
             watermark: None,
             last_incremental_at: None,
             last_reconcile_at: None,
+            last_verify_at: Some(now.to_string()),
+            last_verify_corrected: None,
+            verify_corrected_total: 0,
         }
     }
 
@@ -163,6 +174,9 @@ impl StoredModule {
                 "modules.lastReconcileAt",
                 self.last_reconcile_at.clone(),
             )?,
+            last_verify_at: parse_ts_opt("modules.lastVerifyAt", self.last_verify_at.clone())?,
+            last_verify_corrected: self.last_verify_corrected,
+            verify_corrected_total: self.verify_corrected_total,
         })
     }
 }
@@ -242,7 +256,7 @@ pub(super) const BATCH_COLUMNS: &str = "id, user_id, module, kind, window_start,
 pub(super) fn priority(kind: BatchKind) -> i64 {
     match kind {
         BatchKind::Initial => 0,
-        BatchKind::Incremental | BatchKind::Reconcile => 1,
+        BatchKind::Incremental | BatchKind::Reconcile | BatchKind::Verify => 1,
     }
 }
 

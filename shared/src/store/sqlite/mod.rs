@@ -7,6 +7,7 @@
 mod codec;
 mod connection;
 mod operator;
+mod records;
 mod scheduling;
 mod schema;
 
@@ -23,13 +24,13 @@ use sqlx::{AssertSqlSafe, Sqlite, SqlitePool, Transaction};
 
 use self::codec::{
     add_ttl, batch_from_row, blocked_json, col, db_err, modules_json, parse_modules, priority,
-    record_document, record_from_row, rfc3339, tenant_from_row, to_i64, to_u64, ts, ts_opt,
-    StoredModule, BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
+    record_from_row, rfc3339, tenant_from_row, to_i64, to_u64, ts, ts_opt, StoredModule,
+    BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
 };
 use super::{
     newest_per_id, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
-    DueTenant, Lease, MirrorRecord, NewBatch, Prepared, ReconcileSummary, Store, StoreError,
-    StoreOverview, StoredConnection, StoredRecord, SyncStatus, TenantError, TenantId, TenantState,
+    DueTenant, Lease, NewBatch, Prepared, ReconcileSummary, Store, StoreError, StoreOverview,
+    StoredConnection, StoredRecord, StoredVersion, SyncStatus, TenantError, TenantId, TenantState,
     WriteSummary,
 };
 use crate::modules::Module;
@@ -260,42 +261,6 @@ async fn insert_batches(
         .await
         .map_err(db_err)?;
     Ok(created)
-}
-
-/// Upserts one chunk of records, never over a stored record with a newer `write_date`;
-/// returns how many rows were inserted or replaced.
-async fn upsert_chunk(
-    tx: &mut Transaction<'static, Sqlite>,
-    table: &str,
-    user_id: &TenantId,
-    records: &[&MirrorRecord],
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let rows = vec!["(?, ?, ?, ?, NULL, ?, ?)"; records.len()].join(", ");
-    // Equal write dates replace: the same version seen again is rewritten (and undeleted).
-    let sql = format!(
-        "INSERT INTO {table} (user_id, odoo_id, write_date, active, deleted_at, synced_at, \
-         document) VALUES {rows} \
-         ON CONFLICT (user_id, odoo_id) DO UPDATE SET write_date = excluded.write_date, \
-         active = excluded.active, deleted_at = NULL, synced_at = excluded.synced_at, \
-         document = excluded.document \
-         WHERE excluded.write_date >= {table}.write_date"
-    );
-    let synced_at = ts(now);
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for record in records {
-        let document = serde_json::to_string(&record_document(user_id, record, now))
-            .map_err(|e| StoreError::Backend(format!("record {}: {e}", record.odoo_id)))?;
-        query = query
-            .bind(user_id.as_str())
-            .bind(record.odoo_id)
-            .bind(ts(record.write_date))
-            .bind(record.active)
-            .bind(synced_at.clone())
-            .bind(document);
-    }
-    let result = query.execute(&mut **tx).await.map_err(db_err)?;
-    Ok(result.rows_affected())
 }
 
 /// Makes an `in_progress` tenant `done` when none of its initial batches is left to run;
@@ -571,7 +536,7 @@ impl Store for SqliteStore {
                     model: model.clone(),
                     ..kept
                         .cloned()
-                        .unwrap_or_else(|| StoredModule::new(*module, model))
+                        .unwrap_or_else(|| StoredModule::new(*module, model, &ts(now)))
                 }
             })
             .collect();
@@ -616,6 +581,7 @@ impl Store for SqliteStore {
                 match batch.kind {
                     BatchKind::Incremental => state.last_incremental_at = stamp.clone(),
                     BatchKind::Reconcile => state.last_reconcile_at = stamp.clone(),
+                    BatchKind::Verify => state.last_verify_at = stamp.clone(),
                     BatchKind::Initial => {}
                 }
             }
@@ -751,18 +717,39 @@ impl Store for SqliteStore {
         for write in writes {
             finish_batch(&mut tx, write.batch, write.records.len(), now).await?;
         }
+        let mut verified = Vec::new();
         for module in Module::ALL {
-            let records = newest_per_id(
-                writes
-                    .iter()
-                    .filter(|w| w.batch.module == module)
-                    .flat_map(|w| w.records.iter()),
-            );
-            for chunk in records.chunks(UPSERT_CHUNK) {
-                written +=
-                    upsert_chunk(&mut tx, module.collection(), &lease.user_id, chunk, now).await?;
+            let of_module: Vec<&BatchWrite<'_>> =
+                writes.iter().filter(|w| w.batch.module == module).collect();
+            if of_module.is_empty() {
+                continue;
             }
+            let truth = of_module.iter().any(|w| w.batch.kind.reads_truth());
+            let records = newest_per_id(of_module.iter().flat_map(|w| w.records.iter()));
+            let mut renames = Vec::new();
+            for chunk in records.chunks(UPSERT_CHUNK) {
+                let (part, renamed) =
+                    records::upsert_chunk(&mut tx, module, &lease.user_id, chunk, truth, now)
+                        .await?;
+                written += part;
+                renames.extend(renamed);
+            }
+            records::follow_renames(&mut tx, module, &lease.user_id, &renames).await?;
             distinct += records.len() as u64;
+            if of_module.iter().any(|w| w.batch.kind == BatchKind::Verify) {
+                verified.push((module, records.len() as u64));
+            }
+        }
+        if !verified.is_empty() {
+            update_modules(&mut tx, &lease.user_id, now, |modules| {
+                for (module, corrected) in &verified {
+                    if let Some(state) = module_mut(modules, *module) {
+                        state.last_verify_corrected = Some(*corrected);
+                        state.verify_corrected_total += corrected;
+                    }
+                }
+            })
+            .await?;
         }
         let watermarks: Vec<(Module, String)> = writes
             .iter()
@@ -946,6 +933,23 @@ impl Store for SqliteStore {
         rows.iter().map(record_from_row).collect()
     }
 
+    async fn stored_versions(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        records::stored_versions(&self.pool, user_id, module).await
+    }
+
+    async fn records_by_ids(
+        &self,
+        user_id: &TenantId,
+        module: Module,
+        ids: &[i64],
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        records::records_by_ids(&self.pool, user_id, module, ids).await
+    }
+
     async fn record_count(
         &self,
         user_id: &TenantId,
@@ -1008,6 +1012,30 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.set_operator_block_impl(user_id, error, now).await
+    }
+
+    async fn request_verify(
+        &self,
+        user_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM odoosyncstatuses WHERE user_id = ?")
+                .bind(user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if known.is_none() {
+            return Err(StoreError::UnknownTenant(user_id.to_string()));
+        }
+        update_modules(&mut tx, user_id, now, |modules| {
+            for state in modules.iter_mut() {
+                state.last_verify_at = None;
+            }
+        })
+        .await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn overview(&self, now: DateTime<Utc>) -> Result<StoreOverview, StoreError> {

@@ -131,6 +131,23 @@ impl SqliteStore {
             .map_err(db_err)?;
             overview.records.insert(module, to_u64("record count", n)?);
         }
+        let corrected: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT json_extract(m.value, '$.module'), \
+             SUM(json_extract(m.value, '$.verifyCorrectedTotal')) \
+             FROM odoosyncstatuses t, json_each(t.modules) m \
+             WHERE json_extract(m.value, '$.verifyCorrectedTotal') > 0 \
+             GROUP BY json_extract(m.value, '$.module')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for (module, n) in corrected {
+            let module = Module::from_str(&module)
+                .map_err(|e| StoreError::Corrupt(format!("tenant module: {e}")))?;
+            overview
+                .verify_corrected
+                .insert(module, to_u64("verify count", n)?);
+        }
         Ok(overview)
     }
 }

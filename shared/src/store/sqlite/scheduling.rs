@@ -68,7 +68,9 @@ pub(super) async fn due_tenants(
              json_extract(m.value, '$.lastIncrementalAt') IS NULL \
              OR json_extract(m.value, '$.lastIncrementalAt') < ? \
              OR json_extract(m.value, '$.lastReconcileAt') IS NULL \
-             OR json_extract(m.value, '$.lastReconcileAt') < ?) \
+             OR json_extract(m.value, '$.lastReconcileAt') < ? \
+             OR json_extract(m.value, '$.lastVerifyAt') IS NULL \
+             OR json_extract(m.value, '$.lastVerifyAt') < ?) \
          AND NOT EXISTS ({RUNNABLE}) LIMIT ?"
     )))
     .bind(SyncStatus::Done.as_str())
@@ -76,6 +78,7 @@ pub(super) async fn due_tenants(
     .bind(&stale)
     .bind(ts(query.incremental_before))
     .bind(ts(query.reconcile_before))
+    .bind(ts(query.verify_before))
     .bind(&now)
     .bind(limit)
     .fetch_all(pool)

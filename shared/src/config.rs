@@ -536,6 +536,7 @@ impl Settings {
             call_delay: self.api_call_delay,
             connect_timeout: self.odoo_connect_timeout,
             request_timeout: self.odoo_request_timeout,
+            page_size: self.page_size,
             ..ClientSettings::default()
         }
     }

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::connection::ConnectionInfo;
 use super::domain::{Context, Domain, Op};
 use super::pacer::Pacer;
+use super::paging::{page_too_big, PageAnswer, PageSizer};
 use super::transport::{CallTarget, Protocol, Wire};
 use super::version::ServerVersion;
 use super::xmlrpc::Limits;
@@ -32,6 +33,8 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
     pub limits: Limits,
+    /// The largest `search_read` page (`PAGE_SIZE`); the server's answers may shrink it.
+    pub page_size: u32,
 }
 
 impl Default for ClientSettings {
@@ -42,6 +45,7 @@ impl Default for ClientSettings {
             request_timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             limits: Limits::default(),
+            page_size: 1000,
         }
     }
 }
@@ -144,6 +148,7 @@ pub struct OdooClient {
     uid: i64,
     pacer: Pacer,
     retry: RetryPolicy,
+    pages: PageSizer,
 }
 
 impl std::fmt::Debug for OdooClient {
@@ -190,6 +195,7 @@ impl OdooClient {
             uid: 0,
             pacer: Pacer::new(settings.call_delay),
             retry: settings.retry,
+            pages: PageSizer::new(settings.page_size, settings.request_timeout),
         };
         let (protocol, version) = match remembered {
             Some(protocol) => (protocol, client.version_over(protocol).await?),
@@ -340,13 +346,26 @@ impl OdooClient {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Value, OdooError>>,
     {
+        self.paced_when(op, OdooError::is_retryable).await
+    }
+
+    /// [`OdooClient::paced`], retrying only the failures `retry_when` accepts.
+    async fn paced_when<F, Fut>(
+        &self,
+        op: F,
+        retry_when: fn(&OdooError) -> bool,
+    ) -> Result<Value, OdooError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Value, OdooError>>,
+    {
         let attempt = || async {
             let _turn = self.pacer.turn().await;
             op().await
         };
         attempt
             .retry(self.retry.backoff())
-            .when(OdooError::is_retryable)
+            .when(retry_when)
             .adjust(|e: &OdooError, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
             .notify(|e: &OdooError, delay| {
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "retrying Odoo call");
@@ -364,6 +383,27 @@ impl OdooClient {
         arg_names: &[&str],
         kwargs: Map<String, Value>,
     ) -> Result<Value, OdooError> {
+        self.execute_retrying(
+            model,
+            method,
+            args,
+            arg_names,
+            kwargs,
+            OdooError::is_retryable,
+        )
+        .await
+    }
+
+    /// [`OdooClient::execute`], retrying only the failures `retry_when` accepts.
+    async fn execute_retrying(
+        &self,
+        model: &str,
+        method: &str,
+        args: Vec<Value>,
+        arg_names: &[&str],
+        kwargs: Map<String, Value>,
+        retry_when: fn(&OdooError) -> bool,
+    ) -> Result<Value, OdooError> {
         let started = Instant::now();
         let target = self.target(Some(model));
         let result = match self.protocol {
@@ -374,8 +414,11 @@ impl OdooClient {
                 }
                 let body = Value::Object(body);
                 let key = self.info.credential.expose();
-                self.paced(|| self.wire.json2(model, method, &body, key, target))
-                    .await
+                self.paced_when(
+                    || self.wire.json2(model, method, &body, key, target),
+                    retry_when,
+                )
+                .await
             }
             Protocol::XmlRpc | Protocol::JsonRpc => {
                 let params = [
@@ -387,17 +430,20 @@ impl OdooClient {
                     Value::Array(args),
                     Value::Object(kwargs),
                 ];
-                self.paced(|| async {
-                    if self.protocol == Protocol::XmlRpc {
-                        self.wire
-                            .xmlrpc("object", "execute_kw", &params, target)
-                            .await
-                    } else {
-                        self.wire
-                            .jsonrpc("object", "execute_kw", &params, target)
-                            .await
-                    }
-                })
+                self.paced_when(
+                    || async {
+                        if self.protocol == Protocol::XmlRpc {
+                            self.wire
+                                .xmlrpc("object", "execute_kw", &params, target)
+                                .await
+                        } else {
+                            self.wire
+                                .jsonrpc("object", "execute_kw", &params, target)
+                                .await
+                        }
+                    },
+                    retry_when,
+                )
                 .await
             }
         };
@@ -477,21 +523,53 @@ impl OdooClient {
         let answer = self
             .execute_on_domain(model, "search_read", domain, kwargs)
             .await?;
-        match answer {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|item| match item {
-                    Value::Object(record) => Ok(record),
-                    other => Err(OdooError::Protocol(format!(
-                        "search_read answered a non-record {other}"
-                    ))),
-                })
-                .collect(),
-            other => Err(OdooError::Protocol(format!(
-                "search_read answered {} instead of a list of records",
-                type_name(&other)
-            ))),
-        }
+        records_of(answer)
+    }
+
+    /// This server's page size, adapted to its answers (see [`PageSizer`]).
+    pub fn pages(&self) -> &PageSizer {
+        &self.pages
+    }
+
+    /// One page of a longer `search_read` (`options.limit` is the page), measured for the
+    /// page sizer. A failure that says the page was too big ([`page_too_big`]: a timeout, a
+    /// proxy's 502/504) is returned at once instead of retried at the same size: the caller
+    /// asks again for fewer records.
+    pub async fn search_read_page(
+        &self,
+        model: &str,
+        domain: &Domain,
+        options: &SearchOptions<'_>,
+    ) -> Result<(Vec<Record>, PageAnswer), OdooError> {
+        let kwargs = search_kwargs(options, true);
+        let started = Instant::now();
+        let answer = self
+            .execute_retrying(
+                model,
+                "search_read",
+                vec![domain.to_value()],
+                &["domain"],
+                kwargs,
+                |e| e.is_retryable() && !page_too_big(e),
+            )
+            .await?;
+        // The politeness wait is included: at most `API_CALL_DELAY_MS`, small beside what
+        // makes an answer slow.
+        let elapsed = started.elapsed();
+        let records = records_of(answer)?;
+        // The first record's size times the count: close enough to tell a large answer,
+        // for a fraction of the cost of encoding them all again.
+        let bytes = records
+            .first()
+            .and_then(|r| serde_json::to_vec(r).ok())
+            .map_or(0, |one| one.len().saturating_mul(records.len()));
+        let measured = PageAnswer {
+            asked: options.limit.unwrap_or(u32::MAX),
+            records: records.len(),
+            elapsed,
+            bytes,
+        };
+        Ok((records, measured))
     }
 
     /// The model's field definitions with the given attributes.
@@ -701,6 +779,25 @@ fn parse_group(group: &Value, field: &str, groupby: &str) -> Result<PeriodCount,
     });
     let (start, end) = bounds.ok_or_else(|| bad("period bounds"))?;
     Ok(PeriodCount { start, end, count })
+}
+
+/// The records of a `search_read` answer.
+fn records_of(answer: Value) -> Result<Vec<Record>, OdooError> {
+    match answer {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(record) => Ok(record),
+                other => Err(OdooError::Protocol(format!(
+                    "search_read answered a non-record {other}"
+                ))),
+            })
+            .collect(),
+        other => Err(OdooError::Protocol(format!(
+            "search_read answered {} instead of a list of records",
+            type_name(&other)
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,8 @@ pub struct EngineOptions {
     pub incremental_lookback: Duration,
     pub reconcile_interval: Duration,
     pub verify_interval: Duration,
-    /// Records per page of the reads by id (reconcile, verify).
+    /// Records per fetch group (one run of `search_read` pages) and per page of the reads by
+    /// id (reconcile, verify): `PAGE_SIZE`. The client's page sizer may shrink the pages.
     pub page_size: u32,
     pub lease_ttl: Duration,
     /// Delay before the second attempt of a failed batch; doubles per attempt.
@@ -117,8 +118,10 @@ pub enum SyncError {
     Odoo(#[from] OdooError),
 }
 
-/// The most runnable batches looked at when grouping small ones into one call.
-const MAX_GROUP: usize = 64;
+/// The most runnable batches looked at when grouping small ones into one call: a page of
+/// `PAGE_SIZE` records may hold many sparse batches (a 1,000-record page of quiet days holds
+/// about 140 daily windows).
+const MAX_GROUP: usize = 256;
 
 type ClientCache = HashMap<TenantId, (u64, Arc<OdooClient>)>;
 
@@ -264,6 +267,7 @@ impl SyncEngine {
         let end = ceil_to_second(now);
         let limits = WindowLimits {
             limit: u64::from(self.options.limit_per_call),
+            page: self.group_page(),
             min_window: self.options.min_window,
             max_window: self.options.max_window,
         };
@@ -442,6 +446,11 @@ impl SyncEngine {
         }
     }
 
+    /// Records of one fetch group: `PAGE_SIZE`, and never less than a batch.
+    fn group_page(&self) -> u64 {
+        u64::from(self.options.page_size.max(self.options.limit_per_call))
+    }
+
     /// How many of the runnable batches (in order) to fetch with one run of pages: fresh
     /// initial batches of one module whose planned counts together fit one call, as the
     /// planner grouped them. Anything else — retries, incremental and reconcile batches —
@@ -465,7 +474,7 @@ impl SyncEngine {
             .take_while(|b| groupable(b))
             .filter_map(|b| b.expected_count)
             .collect();
-        first_group_len(&counts, u64::from(self.options.limit_per_call))
+        first_group_len(&counts, self.group_page())
     }
 
     /// Fetches and writes a group of batches (or runs one reconcile).
@@ -484,8 +493,6 @@ impl SyncEngine {
         let runner = BatchRunner {
             client,
             mapping: &mapping,
-            limit: self.options.limit_per_call,
-            page: self.options.page_size,
         };
         let rechecked = match first.kind {
             BatchKind::Reconcile => Some(self.reconcile(lease, state, &runner, first).await?),
@@ -599,7 +606,8 @@ impl SyncEngine {
             .collect();
         let mut corrected = Vec::new();
         let mut calls = 0;
-        for ids in live.chunks(runner.page.max(1) as usize) {
+        // A page of stored records compared at a time; the runner pages Odoo by its own size.
+        for ids in live.chunks(self.options.page_size.max(1) as usize) {
             let fetched = runner.fetch_ids(ids, || !lease.is_lost()).await?;
             calls += fetched.calls;
             let stored: HashMap<i64, serde_json::Value> = self

@@ -1,6 +1,8 @@
 //! The `BatchRunner`: fetches one batch's window page by page (id keyset, never offsets),
 //! checks the number of distinct ids against Odoo's count, and maps the records — all
-//! before anything is written, so a batch writes everything or nothing.
+//! before anything is written, so a batch writes everything or nothing. Pages follow the
+//! server's adapted page size ([`crate::odoo::PageSizer`]): a page that failed for its size
+//! is asked again smaller instead of failing the batch.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::window::window_domain;
 use crate::mirror::MappingError;
 use crate::modules::ModelMapping;
-use crate::odoo::{Context, OdooClient, OdooError, Op, Record, SearchOptions};
+use crate::odoo::{page_too_big, Context, OdooClient, OdooError, Op, Record, SearchOptions};
 use crate::store::{Batch, MirrorRecord};
 
 /// Why fetching a batch did not produce records to write.
@@ -56,10 +58,6 @@ pub const PAIRS_PER_PAGE_FACTOR: u32 = 5;
 pub struct BatchRunner<'a> {
     pub client: &'a OdooClient,
     pub mapping: &'a ModelMapping,
-    /// Records per page of a batch's window.
-    pub limit: u32,
-    /// Records per page when reading by ids (reconcile, verify).
-    pub page: u32,
 }
 
 impl BatchRunner<'_> {
@@ -95,9 +93,7 @@ impl BatchRunner<'_> {
         }
         let domain = window_domain(&self.mapping.domain, first.window_start, last.window_end);
         let context = self.context();
-        let (by_id, mut calls) = self
-            .read_pages(&domain, context, expected, &still_held)
-            .await?;
+        let (by_id, mut calls) = self.read_pages(&domain, expected, &still_held).await?;
         let fetched = by_id.len() as u64;
         if group.len() == 1 && expected != Some(fetched) {
             let counted = self
@@ -147,7 +143,6 @@ impl BatchRunner<'_> {
     async fn read_pages(
         &self,
         domain: &crate::odoo::Domain,
-        context: Context,
         expected: Option<u64>,
         still_held: &impl Fn() -> bool,
     ) -> Result<(BTreeMap<i64, Record>, u32), FetchError> {
@@ -158,21 +153,19 @@ impl BatchRunner<'_> {
             if !still_held() {
                 return Err(FetchError::LeaseLost);
             }
-            let page = self
-                .client
-                .search_read(
-                    self.mapping.model,
+            let asked = self.client.pages().current();
+            let answer = self
+                .page(
                     &domain.clone().and("id", Op::Gt, last_id),
-                    &SearchOptions {
-                        fields: &self.mapping.fields,
-                        order: Some("id asc"),
-                        limit: Some(self.limit),
-                        context,
-                    },
+                    asked,
+                    true,
+                    &mut calls,
                 )
                 .await?;
-            calls += 1;
-            let full = page.len() >= self.limit as usize;
+            let Some(page) = answer else {
+                continue;
+            };
+            let full = page.len() >= asked as usize;
             for record in page {
                 if let Some(id) = record.get("id").and_then(serde_json::Value::as_i64) {
                     last_id = last_id.max(id);
@@ -185,6 +178,42 @@ impl BatchRunner<'_> {
         }
     }
 
+    /// One `search_read` page of `asked` records of the module's fields (`limited`: as its
+    /// `limit`; else the domain itself holds that many ids), counted in `calls` and measured
+    /// for the page sizer. `None` when the page failed for its size and the sizer shrank:
+    /// the caller asks again with the new size.
+    async fn page(
+        &self,
+        domain: &crate::odoo::Domain,
+        asked: u32,
+        limited: bool,
+        calls: &mut u32,
+    ) -> Result<Option<Vec<Record>>, FetchError> {
+        let options = SearchOptions {
+            fields: &self.mapping.fields,
+            order: Some("id asc"),
+            limit: limited.then_some(asked),
+            context: self.context(),
+        };
+        *calls += 1;
+        match self
+            .client
+            .search_read_page(self.mapping.model, domain, &options)
+            .await
+        {
+            Ok((records, mut measured)) => {
+                measured.asked = asked;
+                self.client.pages().observe(&measured);
+                Ok(Some(records))
+            }
+            Err(e) if page_too_big(&e) => match self.client.pages().shrink_after_failure(asked) {
+                Some(_) => Ok(None),
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The records with the given ids, a page of ids per call: what a reconcile or verify
     /// reads again. Ids no longer in Odoo (or outside the module's domain) are left out.
     /// `still_held` is asked between pages.
@@ -194,29 +223,24 @@ impl BatchRunner<'_> {
         still_held: impl Fn() -> bool,
     ) -> Result<FetchedWindow, FetchError> {
         let mut window = FetchedWindow::empty();
-        for chunk in ids.chunks(self.page.max(1) as usize) {
+        let mut rest = ids;
+        while !rest.is_empty() {
             if !still_held() {
                 return Err(FetchError::LeaseLost);
             }
+            let take = (self.client.pages().current().max(1) as usize).min(rest.len());
+            let (chunk, after) = rest.split_at(take);
             let domain = self
                 .mapping
                 .domain
                 .clone()
                 .and("id", Op::In, serde_json::json!(chunk));
-            let page = self
-                .client
-                .search_read(
-                    self.mapping.model,
-                    &domain,
-                    &SearchOptions {
-                        fields: &self.mapping.fields,
-                        order: Some("id asc"),
-                        context: self.context(),
-                        ..SearchOptions::default()
-                    },
-                )
-                .await?;
-            window.calls += 1;
+            // The page is the ids asked for, so no `limit`: what comes back is at most them.
+            let asked = u32::try_from(take).unwrap_or(u32::MAX);
+            let Some(page) = self.page(&domain, asked, false, &mut window.calls).await? else {
+                continue;
+            };
+            rest = after;
             for raw in page {
                 window.push(self.mapping.module.mirror(self.mapping.model, raw)?);
             }
@@ -233,7 +257,6 @@ impl BatchRunner<'_> {
         &self,
         still_held: impl Fn() -> bool,
     ) -> Result<(Vec<(i64, DateTime<Utc>)>, u32), FetchError> {
-        let limit = self.page.max(1).saturating_mul(PAIRS_PER_PAGE_FACTOR);
         let mut pairs = Vec::new();
         let mut last_id = 0i64;
         let mut calls = 0u32;
@@ -241,9 +264,12 @@ impl BatchRunner<'_> {
             if !still_held() {
                 return Err(FetchError::LeaseLost);
             }
-            let page = self
+            let asked = self.client.pages().current();
+            let limit = asked.saturating_mul(PAIRS_PER_PAGE_FACTOR);
+            calls += 1;
+            let answer = self
                 .client
-                .search_read(
+                .search_read_page(
                     self.mapping.model,
                     &self.mapping.domain.clone().and("id", Op::Gt, last_id),
                     &SearchOptions {
@@ -253,8 +279,18 @@ impl BatchRunner<'_> {
                         context: self.context(),
                     },
                 )
-                .await?;
-            calls += 1;
+                .await;
+            // Pairs are light: their answers say little about records' pages, so only a
+            // failure for size moves the sizer (and the next pair page with it).
+            let page = match answer {
+                Ok((page, _)) => page,
+                Err(e) if page_too_big(&e) => match self.client.pages().shrink_after_failure(asked)
+                {
+                    Some(_) => continue,
+                    None => return Err(e.into()),
+                },
+                Err(e) => return Err(e.into()),
+            };
             let full = page.len() >= limit as usize;
             for row in page {
                 let id = row.get("id").and_then(serde_json::Value::as_i64);

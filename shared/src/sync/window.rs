@@ -2,14 +2,18 @@
 //! `LIMIT_PER_CALL` records (where the data allows), between `MIN_WINDOW_MINUTES` and
 //! `MAX_WINDOW_HOURS` long, spending as few calls as it can.
 //!
+//! Batch size and page size are two things: a batch (what progress counts and a retry
+//! redoes) keeps at most `LIMIT_PER_CALL` records, while a fetch group, read with one run of
+//! `search_read` pages, holds up to `PAGE_SIZE` records.
+//!
 //! It asks Odoo for per-hour counts of the whole range in one `read_group` call (per-day
 //! counts first for ranges too long for that, refining only the days that are too full),
 //! and halves only the hours still too full with `search_count`. Known-empty stretches get
 //! no batch at all.
 //!
-//! The buckets are then packed twice: into *fetch groups* of at most `LIMIT_PER_CALL`
-//! records, each of which the engine reads with one call, and each group into *windows* of
-//! at most `MAX_WINDOW_HOURS` — the batches. So quiet days cost a fraction of a call each
+//! The buckets are then packed twice: into *fetch groups* of at most `PAGE_SIZE` records,
+//! each of which the engine reads with one call, and each group into *windows* of at most
+//! `LIMIT_PER_CALL` records and `MAX_WINDOW_HOURS` — the batches. So quiet days cost a fraction of a call each
 //! while every batch still respects the window limit. Every window carries its count, so
 //! fetching it needs no count call of its own unless the data changed. Where grouping is
 //! not available the sizer falls back to halving by `search_count` alone.
@@ -25,8 +29,10 @@ use crate::odoo::{Context, Domain, ErrorClass, Granularity, OdooClient, OdooErro
 /// The sizes a window must respect.
 #[derive(Debug, Clone, Copy)]
 pub struct WindowLimits {
-    /// Target records per window (`LIMIT_PER_CALL`).
+    /// Target records per window, a batch (`LIMIT_PER_CALL`).
     pub limit: u64,
+    /// Records per fetch group, read with one call (`PAGE_SIZE`; at least `limit`).
+    pub page: u64,
     pub min_window: Duration,
     pub max_window: Duration,
 }
@@ -238,21 +244,25 @@ fn grouping_unavailable(error: &OdooError) -> bool {
 /// at most one group per hour); longer ranges are counted per day first.
 const HOURLY_PLAN_MAX_HOURS: i64 = 24 * 120;
 
-/// Packs consecutive buckets into fetch groups of at most `limit` records, then cuts each
-/// group into windows of at most `max_window`. Greedy is optimal for the groups: with the
-/// order fixed, closing a group only when the next bucket does not fit gives the fewest
-/// groups. A bucket that alone exceeds the limit (a burst inside the minimum window) is a
-/// group and window of its own, fetched in several pages.
+/// Packs consecutive buckets into fetch groups of at most `page` records, then cuts each
+/// group into windows of at most `limit` records and `max_window`. Greedy is optimal for the
+/// groups: with the order fixed, closing a group only when the next bucket does not fit gives
+/// the fewest groups. A bucket that alone exceeds the limit (a burst inside the minimum
+/// window) is a window of its own, fetched in several pages.
 pub fn pack(buckets: &[PlannedWindow], limits: WindowLimits) -> Vec<PlannedWindow> {
     let max = to_delta(limits.max_window);
+    let page = limits.page.max(limits.limit);
     let mut windows: Vec<PlannedWindow> = Vec::new();
     let mut group_count = u64::MAX;
     for bucket in buckets {
-        let joins_group = group_count.saturating_add(bucket.count) <= limits.limit;
+        let joins_group = group_count.saturating_add(bucket.count) <= page;
         if joins_group {
             group_count += bucket.count;
             if let Some(current) = windows.last_mut() {
-                if bucket.end - current.start <= max && bucket.start >= current.end {
+                if bucket.end - current.start <= max
+                    && bucket.start >= current.end
+                    && current.count + bucket.count <= limits.limit
+                {
                     current.end = bucket.end;
                     current.count += bucket.count;
                     continue;
@@ -267,13 +277,13 @@ pub fn pack(buckets: &[PlannedWindow], limits: WindowLimits) -> Vec<PlannedWindo
 }
 
 /// Splits consecutive windows into fetch groups the way [`pack`] formed them: a group
-/// grows while its total stays within `limit`. Returns how many of `counts` (from the
-/// start) form the first group; at least one.
-pub fn first_group_len(counts: &[u64], limit: u64) -> usize {
+/// grows while its total stays within `page`. Returns how many of `counts` (from the start)
+/// form the first group; at least one.
+pub fn first_group_len(counts: &[u64], page: u64) -> usize {
     let mut total = 0u64;
     let mut len = 0;
     for count in counts {
-        if len > 0 && total.saturating_add(*count) > limit {
+        if len > 0 && total.saturating_add(*count) > page {
             break;
         }
         total = total.saturating_add(*count);
@@ -304,6 +314,7 @@ mod tests {
 
     const LIMITS: WindowLimits = WindowLimits {
         limit: 200,
+        page: 200,
         min_window: Duration::from_secs(1800),
         max_window: Duration::from_secs(24 * 3600),
     };
@@ -348,5 +359,47 @@ mod tests {
         }
         // ceil(1390 / 200) = 7: near the lower bound, not one call per day (10).
         assert!(calls <= 8, "{calls} fetch calls");
+    }
+
+    #[test]
+    fn pages_hold_several_batches() {
+        let limits = WindowLimits {
+            page: 1000,
+            ..LIMITS
+        };
+        // Three busy hours of 150 and a quiet stretch: one page, batches of at most 200.
+        let packed = pack(
+            &[
+                w(0, 1, 150),
+                w(1, 2, 150),
+                w(2, 3, 150),
+                w(5, 6, 20),
+                w(40, 41, 30),
+            ],
+            limits,
+        );
+        assert_eq!(
+            packed,
+            vec![w(0, 1, 150), w(1, 2, 150), w(2, 6, 170), w(40, 41, 30)]
+        );
+        assert!(packed.iter().all(|x| x.count <= 200));
+        let counts: Vec<u64> = packed.iter().map(|x| x.count).collect();
+        assert_eq!(first_group_len(&counts, 1000), 4, "one call for all of it");
+        // A uniform 90 days of 139 records a day: ceil(12510 / 1000) = 13 calls, each
+        // batch within 200 records and 24 hours.
+        let buckets: Vec<PlannedWindow> = (0..24 * 90)
+            .map(|h| w(h, h + 1, if h % 24 < 19 { 6 } else { 5 }))
+            .collect();
+        let windows = pack(&buckets, limits);
+        assert!(windows
+            .iter()
+            .all(|x| x.count <= 200 && x.end - x.start <= TimeDelta::hours(24)));
+        let counts: Vec<u64> = windows.iter().map(|x| x.count).collect();
+        let (mut calls, mut at) = (0, 0);
+        while at < counts.len() {
+            at += first_group_len(&counts[at..], 1000);
+            calls += 1;
+        }
+        assert!(calls <= 14, "{calls} fetch calls for 12,510 records");
     }
 }

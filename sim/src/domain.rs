@@ -216,12 +216,12 @@ fn parse_leaf(model: &ModelDef, term: &[Json]) -> Result<Domain, OdooError> {
         )));
     };
     let Some(field) = model.field_index(name) else {
-        return Err(OdooError::ValueError(format!(
-            "Invalid field {}.{} in condition {}",
+        return Err(OdooError::invalid_field(
+            model.version,
             model.name,
             name,
-            py_term(term)
-        )));
+            &py_term(term),
+        ));
     };
     let op = term[1]
         .as_str()

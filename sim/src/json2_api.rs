@@ -1,34 +1,27 @@
-//! JSON-2 endpoint `POST /json/2/<model>/<method>` (Odoo 19+): bearer API key, database from
-//! `X-Odoo-Database` (optional when there is one), named arguments in the body, the bare result
-//! back, and errors with real HTTP statuses and `{name, message, arguments, context, debug}`.
+//! JSON-2 endpoint `POST /json/2/<model>/<method>` (Odoo 19+; older versions answer Odoo's
+//! HTML 404 page, as 17.0 does): bearer API key, database from `X-Odoo-Database` (optional
+//! when there is one), named arguments in the body, the bare result back, and errors with
+//! real HTTP statuses and `{name, message, arguments, context, debug}`.
 
 use crate::conn::ConnHandle;
 use crate::methods::{self, is_record_method, Args};
-use crate::odoo_error::{json2_http_error, OdooError};
-use crate::server::{
-    body_response, header_str, not_found, params_of, run_call, scope_of, AppState, Params,
-    Protocol, JSON,
-};
+use crate::pipeline::{run_call, Protocol};
+use crate::render::{json2_body, json2_error, json2_http, not_found, odoo_not_found};
+use crate::scope::{params_of, scope_of, Params};
 use crate::services::Routed;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value as Json};
 
-/// The JSON-2 rendering of an Odoo exception.
-pub fn error_response(err: &OdooError) -> Response {
-    let (status, body) = err.json2_response();
-    json_response(status, &body)
-}
+/// JSON-2 exists from this version on.
+const JSON2_SINCE: u32 = 19;
 
-fn json_response(status: u16, body: &Json) -> Response {
-    body_response(status, JSON, body.to_string().into_bytes())
-}
-
-fn http_error(status: u16, description: &str) -> Response {
-    let (status, body) = json2_http_error(status, description);
-    json_response(status, &body)
+/// Reads a header as text.
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The key of `Authorization: bearer <key>` (the scheme is case-insensitive).
@@ -51,9 +44,8 @@ pub async fn handle(
         return not_found();
     };
     let version = scope.version();
-    // The route only exists from Odoo 19 on.
-    if version < 19 {
-        return not_found();
+    if version < JSON2_SINCE {
+        return odoo_not_found();
     }
     let model = params.get("model").cloned().unwrap_or_default();
     let method = params.get("method").cloned().unwrap_or_default();
@@ -70,8 +62,8 @@ pub async fn handle(
     run_call(&state, &conn, Protocol::Json2, &routed, version, || {
         let Some(db) = &routed.db else {
             return match &named_db {
-                Some(name) => http_error(404, &format!("database {name:?} not found")),
-                None => http_error(
+                Some(name) => json2_http(404, &format!("database {name:?} not found")),
+                None => json2_http(
                     404,
                     "No database selected: send the X-Odoo-Database header or use a single-database server",
                 ),
@@ -79,15 +71,15 @@ pub async fn handle(
         };
         // Only API keys authenticate here; a password is an invalid key.
         let Some(user) = bearer(&headers).and_then(|k| db.check_api_key(k)) else {
-            return http_error(401, "Invalid apikey");
+            return json2_http(401, "Invalid apikey");
         };
         let mut named: Map<String, Json> = if body.is_empty() {
             Map::new()
         } else {
             match serde_json::from_slice::<Json>(&body) {
                 Ok(Json::Object(m)) => m,
-                Ok(_) => return http_error(400, "could not parse the body, expecting a json object"),
-                Err(e) => return http_error(400, &format!("could not parse the body as json: {e}")),
+                Ok(_) => return json2_http(400, "could not parse the body, expecting a json object"),
+                Err(e) => return json2_http(400, &format!("could not parse the body as json: {e}")),
             }
         };
         let ids = named.remove("ids");
@@ -98,7 +90,7 @@ pub async fn handle(
             && !is_record_method(&method)
             && has_ids
         {
-            return http_error(422, &format!("cannot call {model}.{method} with ids"));
+            return json2_http(422, &format!("cannot call {model}.{method} with ids"));
         }
         let positional = if is_record_method(&method) {
             vec![ids.unwrap_or(Json::Array(Vec::new()))]
@@ -106,8 +98,8 @@ pub async fn handle(
             Vec::new()
         };
         match methods::execute(db, &user, &model, &method, Args { positional, named }, context) {
-            Ok(v) => json_response(200, &v),
-            Err(e) => error_response(&e),
+            Ok(v) => json2_body(200, &v),
+            Err(e) => json2_error(&e),
         }
     })
     .await

@@ -4,30 +4,17 @@
 
 use crate::conn::ConnHandle;
 use crate::odoo_error::OdooError;
-use crate::server::{
-    body_response, not_found, params_of, run_call, scope_of, AppState, Params, Protocol, JSON,
+use crate::pipeline::{run_call, Protocol};
+use crate::render::{
+    jsonrpc_error as error_response, jsonrpc_result as result_response, not_found,
 };
+use crate::scope::{params_of, scope_of, Params};
 use crate::services::{self, Routed, RpcCall};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use serde_json::{json, Value as Json};
-
-/// The JSON-RPC error of an Odoo exception. Odoo 19 sends `code: 0`, older versions 200.
-pub fn error_response(id: &Json, err: &OdooError, version: u32) -> Response {
-    let code = if version >= 19 { 0 } else { 200 };
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {"code": code, "message": "Odoo Server Error", "data": err.jsonrpc_data()},
-    });
-    body_response(200, JSON, body.to_string().into_bytes())
-}
-
-fn result_response(id: &Json, result: Json) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": id, "result": result});
-    body_response(200, JSON, body.to_string().into_bytes())
-}
 
 fn bad_request(message: &str, version: u32) -> Response {
     error_response(

@@ -39,7 +39,8 @@
 //! At the root and again under `/db/<name>` (that database only, answering `version` with its
 //! own version): `POST /xmlrpc/2/common` (`version`, `login`, `authenticate`),
 //! `POST /xmlrpc/2/object` (`execute_kw`, `execute`), `POST /jsonrpc`,
-//! `POST /json/2/<model>/<method>` (version 19 only), `GET /web/version`,
+//! `POST /json/2/<model>/<method>` and `GET /web/version` (version 19 only; older versions
+//! answer Odoo's HTML 404 page, as the captured 17.0 does),
 //! `POST /web/session/authenticate`. Simulator-only: `GET /__sim/stats`,
 //! `GET /__sim/stats/<db>`, `DELETE /__sim/stats/<db>` or `POST /__sim/stats/<db>/reset`.
 //! Responses are gzip-compressed when the client accepts it.
@@ -81,10 +82,14 @@ mod jsonrpc_api;
 mod methods;
 mod odoo_error;
 mod out_of_band;
+mod pipeline;
+mod render;
 mod schema;
+mod scope;
 mod server;
 mod services;
 mod simulator;
+mod state;
 mod value;
 mod xmlrpc_api;
 

@@ -141,14 +141,10 @@ pub fn execute(
 ) -> Result<Json, OdooError> {
     let model = db.model(model_name)?;
     if method.starts_with('_') {
-        return Err(OdooError::AccessError(format!(
-            "Private methods (such as '{model_name}.{method}') cannot be called remotely."
-        )));
+        return Err(OdooError::private_method(db.version, model_name, method));
     }
-    let sig = signature(model, method, db.version).ok_or_else(|| OdooError::UnknownMethod {
-        model: model_name.to_string(),
-        method: method.to_string(),
-    })?;
+    let sig = signature(model, method, db.version)
+        .ok_or_else(|| OdooError::unknown_method(db.version, model_name, method))?;
     check_access(model, user)?;
     // execute_kw passes the context among the named arguments.
     let context = context.or_else(|| args.named.remove("context"));
@@ -223,10 +219,7 @@ pub fn execute(
             )
         }
         "context_get" => Ok(json!({"lang": "en_US", "tz": "Europe/Brussels", "uid": user.uid})),
-        _ => Err(OdooError::UnknownMethod {
-            model: model_name.to_string(),
-            method: method.to_string(),
-        }),
+        _ => Err(OdooError::unknown_method(db.version, model_name, method)),
     }
 }
 

@@ -120,6 +120,8 @@ pub struct ModelDef {
     /// The model's `_order`.
     pub default_order: &'static str,
     pub access: Access,
+    /// The Odoo version of the database (its error messages follow it).
+    pub version: u32,
     index: HashMap<&'static str, usize>,
 }
 
@@ -160,6 +162,7 @@ impl ModelDef {
             fields,
             default_order,
             access,
+            version: 0,
             index,
         }
     }
@@ -465,6 +468,9 @@ impl Schema {
             }
         }
 
+        for model in &mut models {
+            model.version = version;
+        }
         Schema { models }
     }
 

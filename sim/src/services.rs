@@ -5,7 +5,7 @@
 use crate::database::Database;
 use crate::methods::{self, Args};
 use crate::odoo_error::OdooError;
-use crate::server::Scope;
+use crate::scope::Scope;
 use serde_json::{json, Map, Value as Json};
 use std::net::IpAddr;
 use std::sync::Arc;

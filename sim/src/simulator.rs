@@ -2,54 +2,16 @@
 //! [`SimServer`] is a running server (address, URLs, shutdown).
 
 use crate::conn::{ConnHandle, SimListener};
-use crate::counters::{CallStats, Counters};
+use crate::counters::CallStats;
 use crate::database::{Database, DatabaseSpec, Db};
 use crate::error::SimError;
-use crate::faults::{FaultRule, Faults};
+use crate::faults::FaultRule;
 use crate::server;
-use parking_lot::RwLock;
+use crate::state::SimInner;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// Shared state of a simulator and its servers.
-#[derive(Debug)]
-pub struct SimInner {
-    /// Databases in the order they were added.
-    databases: RwLock<Vec<Arc<Database>>>,
-    /// Counters of calls that reach no database (`version` on a multi-database root).
-    pub counters: Counters,
-    /// Faults on calls that reach no database.
-    pub faults: Faults,
-    /// Flips to true when the servers shut down, ending hangs and latencies early.
-    pub shutdown: watch::Sender<bool>,
-}
-
-impl SimInner {
-    pub fn database(&self, name: &str) -> Option<Arc<Database>> {
-        self.databases
-            .read()
-            .iter()
-            .find(|d| d.name == name)
-            .cloned()
-    }
-
-    /// The database when there is exactly one.
-    pub fn only_database(&self) -> Option<Arc<Database>> {
-        let dbs = self.databases.read();
-        (dbs.len() == 1).then(|| dbs[0].clone())
-    }
-
-    pub fn all_databases(&self) -> Vec<Arc<Database>> {
-        self.databases.read().clone()
-    }
-
-    /// The version the root URL answers as: the first database's (19 when there is none).
-    pub fn root_version(&self) -> u32 {
-        self.databases.read().first().map_or(19, |d| d.version)
-    }
-}
 
 /// An Odoo simulator: many databases, served together. Cheap to clone; clones share state.
 #[derive(Debug, Clone)]
@@ -67,12 +29,7 @@ impl Simulator {
     /// A simulator without databases.
     pub fn new() -> Simulator {
         Simulator {
-            inner: Arc::new(SimInner {
-                databases: RwLock::new(Vec::new()),
-                counters: Counters::default(),
-                faults: Faults::new(0),
-                shutdown: watch::channel(false).0,
-            }),
+            inner: Arc::new(SimInner::new()),
         }
     }
 
@@ -82,12 +39,10 @@ impl Simulator {
             return Err(SimError::DuplicateDatabase(spec.name));
         }
         let db = Arc::new(Database::new(&spec)?);
-        let mut dbs = self.inner.databases.write();
         // Checked again under the write lock: another thread may have added it meanwhile.
-        if dbs.iter().any(|d| d.name == spec.name) {
+        if !self.inner.add_database(db.clone()) {
             return Err(SimError::DuplicateDatabase(spec.name));
         }
-        dbs.push(db.clone());
         Ok(Db { inner: db })
     }
 
@@ -110,10 +65,7 @@ impl Simulator {
 
     /// Drops a database (later calls naming it get Odoo's unknown-database fault).
     pub fn remove_database(&self, name: &str) -> bool {
-        let mut dbs = self.inner.databases.write();
-        let before = dbs.len();
-        dbs.retain(|d| d.name != name);
-        dbs.len() != before
+        self.inner.remove_database(name)
     }
 
     /// Adds a fault on calls that reach no database.

@@ -3,28 +3,15 @@
 
 use crate::conn::ConnHandle;
 use crate::odoo_error::OdooError;
-use crate::server::{
-    body_response, not_found, params_of, run_call, scope_of, AppState, Params, Protocol, XML,
-};
+use crate::pipeline::{run_call, Protocol};
+use crate::render::{not_found, xmlrpc_fault, xmlrpc_value};
+use crate::scope::{params_of, scope_of, Params};
 use crate::services::{self, RpcCall};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
-use serde_json::Value as Json;
-use shared::odoo::xmlrpc::{decode_call, encode_fault, encode_response, Fault, Limits, Value};
-
-/// A fault response for an Odoo exception.
-pub fn fault_response(err: &OdooError) -> Response {
-    let fault = Fault {
-        code: err.fault_code(),
-        message: err.fault_string(),
-    };
-    body_response(200, XML, encode_fault(&fault))
-}
-
-fn value_response(v: &Json) -> Response {
-    body_response(200, XML, encode_response(&Value::from_json(v)))
-}
+use shared::odoo::xmlrpc::{decode_call, Limits, Value};
 
 /// `POST /xmlrpc/2/{service}`.
 pub async fn handle(
@@ -41,14 +28,16 @@ pub async fn handle(
     if !matches!(service.as_str(), "common" | "object" | "db") {
         return not_found();
     }
+    let version = scope.version();
     let call = match decode_call(&body, &Limits::default()) {
         Ok(c) => c,
         Err(e) => {
             // Python's parser fails with an ExpatError, which Odoo turns into fault 1.
-            return fault_response(&OdooError::Server {
+            let err = OdooError::Server {
                 name: "xml.parsers.expat.ExpatError".into(),
                 message: e.to_string(),
-            });
+            };
+            return xmlrpc_fault(&err, version);
         }
     };
     let call = RpcCall {
@@ -57,7 +46,6 @@ pub async fn handle(
         params: call.params.iter().map(Value::to_json).collect(),
     };
     let routed = services::route(&scope, &call);
-    let version = scope.version();
     let ip = conn.remote.ip();
     run_call(
         &state,
@@ -66,8 +54,8 @@ pub async fn handle(
         &routed,
         version,
         || match services::dispatch(&scope, &routed, call, ip) {
-            Ok(v) => value_response(&v),
-            Err(e) => fault_response(&e),
+            Ok(v) => xmlrpc_value(&v, version),
+            Err(e) => xmlrpc_fault(&e, version),
         },
     )
     .await

@@ -1,7 +1,9 @@
-//! Replays every real Odoo 19 request of the shared fixtures against a simulated version-19
-//! database `demo` and checks that the answer has the fixture's structure: HTTP status, content
-//! type, value types, struct keys, array-ness, fault codes and JSON error names (values may
-//! differ).
+//! Replays every captured real Odoo request (`fixtures/odoo-19.0` against a simulated
+//! version-19 database `demo`, `fixtures/odoo-17.0` against a version-17 database `demo17`) and
+//! checks that the answer has the fixture's structure: HTTP status, content type, value types,
+//! struct keys, array-ness, fault codes and JSON error names and codes (values may differ),
+//! plus what a version words differently: the XML declaration, error messages (numbers
+//! aside) and the title and heading of HTML 404 pages.
 
 mod common;
 
@@ -9,16 +11,72 @@ use serde_json::Value as Json;
 use shared::odoo::xmlrpc::{decode_response, Limits, MethodResponse};
 use std::path::PathBuf;
 
-fn fixtures_dir() -> PathBuf {
-    let dir = std::env::var_os("FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/odoo-19.0"));
+/// The fixtures of a version: the repository's copy, or for 19 `FIXTURES_DIR` when set.
+fn fixtures_dir(version: u32) -> PathBuf {
+    let repo =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/odoo-{version}.0"));
+    let dir = match std::env::var_os("FIXTURES_DIR") {
+        Some(dir) if version == 19 => PathBuf::from(dir),
+        _ => repo,
+    };
     assert!(
         dir.is_dir(),
         "FIXTURES MISSING: no fixture directory at {} (set FIXTURES_DIR to the odoo-19.0 fixtures)",
         dir.display()
     );
     dir
+}
+
+/// The text between `open`'s end (`<title>` or `<h1 ...>`) and the next `close`.
+fn element_text(html: &str, open: &str, close: &str) -> Option<String> {
+    let start = html.find(open)?;
+    let after = start + html[start..].find('>')? + 1;
+    let end = after + html[after..].find(close)?;
+    Some(html[after..end].trim().to_string())
+}
+
+/// What must be equal between two answers, beyond their shape.
+fn wording(content_type: &str, body: &[u8], tree: &Json) -> Json {
+    let text = String::from_utf8_lossy(body);
+    if content_type.starts_with("text/html") {
+        return serde_json::json!({
+            "title": element_text(&text, "<title", "</title>"),
+            "h1": element_text(&text, "<h1", "</h1>"),
+        });
+    }
+    // Error messages with their numbers (ports, ids) masked.
+    let message = tree
+        .get("faultString")
+        .or_else(|| tree.pointer("/error/data/message"))
+        .or_else(|| tree.get("debug").and(tree.get("message")))
+        .and_then(Json::as_str)
+        .map(|m| {
+            let last = m.trim_end().lines().last().unwrap_or_default();
+            let mut masked = String::new();
+            for c in last.chars() {
+                if !c.is_ascii_digit() {
+                    masked.push(c);
+                } else if !masked.ends_with('#') {
+                    masked.push('#');
+                }
+            }
+            masked
+        });
+    let declaration = content_type
+        .starts_with("text/xml")
+        .then(|| text.lines().next().unwrap_or_default().to_string());
+    // Whether `debug` is a traceback or only the exception line.
+    let debug = tree
+        .pointer("/error/data/debug")
+        .or_else(|| tree.get("debug"))
+        .and_then(Json::as_str)
+        .map(|d| {
+            d.lines()
+                .next()
+                .unwrap_or_default()
+                .starts_with("Traceback")
+        });
+    serde_json::json!({"declaration": declaration, "message": message, "traceback": debug})
 }
 
 /// A response body as a comparable tree: XML-RPC faults become `{"faultCode", "faultString"}`.
@@ -33,6 +91,8 @@ fn tree(content_type: &str, body: &[u8]) -> Result<Json, String> {
                 "faultCode": f.code, "faultString": f.message
             })),
         }
+    } else if content_type.starts_with("text/html") {
+        Ok(Json::String("html".into()))
     } else {
         serde_json::from_slice(body).map_err(|e| e.to_string())
     }
@@ -116,11 +176,19 @@ fn compare(path: &str, want: &Json, got: &Json, diffs: &mut Vec<String>) {
 }
 
 #[tokio::test]
-async fn every_fixture_has_the_same_shape() {
-    let dir = fixtures_dir();
-    let mut spec = common::spec("demo", 19, 300);
-    spec.name = "demo".into();
-    let h = common::start(spec).await;
+async fn every_odoo_19_fixture_has_the_same_shape() {
+    replay(19, "demo").await;
+}
+
+#[tokio::test]
+async fn every_odoo_17_fixture_has_the_same_shape() {
+    replay(17, "demo17").await;
+}
+
+/// Replays the version's fixtures against a simulated database of that version and name.
+async fn replay(version: u32, db_name: &str) {
+    let dir = fixtures_dir(version);
+    let h = common::start(common::spec(db_name, version, 300)).await;
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("read fixtures")
         .filter_map(|e| e.ok())
@@ -180,7 +248,16 @@ async fn every_fixture_has_the_same_shape() {
             diffs.push(format!("content type {content_type:?} != {want_ct:?}"));
         }
         match (tree(want_ct, &expected), tree(&content_type, &body)) {
-            (Ok(want), Ok(got)) => compare("$", &want, &got, &mut diffs),
+            (Ok(want), Ok(got)) => {
+                compare("$", &want, &got, &mut diffs);
+                let (want_words, got_words) = (
+                    wording(want_ct, &expected, &want),
+                    wording(&content_type, &body, &got),
+                );
+                if want_words != got_words {
+                    diffs.push(format!("wording {want_words} != {got_words}"));
+                }
+            }
             (Err(e), _) => diffs.push(format!("fixture response unreadable: {e}")),
             (_, Err(e)) => diffs.push(format!(
                 "simulator response unreadable: {e}: {}",
@@ -230,4 +307,29 @@ fn shape_comparison_catches_differences() {
         &mut d,
     );
     assert_eq!(d.len(), 4, "{d:?}");
+}
+
+#[test]
+fn wording_catches_declarations_messages_and_pages() {
+    let fault = |decl: &str, message: &str| {
+        let body = format!("{decl}\n<methodResponse/>");
+        let tree =
+            serde_json::json!({"faultCode": 1, "faultString": format!("Traceback\n{message}\n")});
+        wording("text/xml; charset=utf-8", body.as_bytes(), &tree)
+    };
+    let single = "<?xml version='1.0'?>";
+    let double = "<?xml version=\"1.0\"?>";
+    assert_eq!(
+        fault(single, "port 5432 failed"),
+        fault(single, "port 5433 failed")
+    );
+    assert_ne!(fault(single, "x"), fault(double, "x"));
+    assert_ne!(fault(single, "in leaf"), fault(single, "in condition"));
+    let page = |h1: &str| {
+        let body =
+            format!("<html><head><title>Odoo</title></head><h1 class=\"x\">{h1}</h1></html>");
+        wording("text/html;charset=utf-8", body.as_bytes(), &Json::Null)
+    };
+    assert_eq!(page("Error 404")["h1"], "Error 404");
+    assert_ne!(page("Error 404"), page("Not Found"));
 }

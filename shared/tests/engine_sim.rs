@@ -593,6 +593,52 @@ async fn renames_show_in_linked_records(store: (SharedStore, Backing)) {
     assert_mirror_matches(&w, &Module::ALL).await;
 }
 
+/// A proxy in front of Odoo answers 504 to pages of more than 120 records (Odoo works per
+/// record; the proxy's timeout cuts big pages). The page shrinks after the first such
+/// answer instead of failing the batch: the initial sync, a reconcile and a verify all
+/// finish with no failed attempt, and the mirror is exact.
+async fn pages_too_big_for_a_proxy_shrink_instead_of_failing(store: (SharedStore, Backing)) {
+    let mut options = options();
+    options.page_size = 1000;
+    options.client.page_size = 1000;
+    let w = world(spec(17, 1200), store, options).await;
+    w.db.add_fault(
+        FaultRule::new(FaultKind::PageTimeout { max_records: 120 }, Trigger::Always)
+            .on_methods(&["search_read"]),
+    );
+    let steps = initial_sync(&w).await;
+    let failed: Vec<&Step> = steps
+        .iter()
+        .filter(|s| matches!(s, Step::BatchFailed { .. }))
+        .collect();
+    assert!(failed.is_empty(), "attempts failed: {failed:?}");
+    assert_done(&w).await;
+    let batches = w.engine.store().batches(&w.tenant).await.expect("batches");
+    assert!(
+        batches.iter().all(|b| b.attempts <= 1),
+        "a batch needed a second attempt"
+    );
+    follow(
+        &w,
+        FollowUp {
+            force_incremental: true,
+            force_reconcile: true,
+            force_verify: true,
+        },
+    )
+    .await;
+    let batches = w.engine.store().batches(&w.tenant).await.expect("batches");
+    assert!(
+        batches.iter().all(|b| b.status == BatchStatus::Done),
+        "{:?}",
+        batches
+            .iter()
+            .filter(|b| b.status != BatchStatus::Done)
+            .collect::<Vec<_>>()
+    );
+    assert_mirror_matches(&w, &Module::ALL).await;
+}
+
 async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
     let w = world(spec(17, 600), store, options()).await;
     for kind in [
@@ -788,6 +834,10 @@ mod sqlite {
         super::renames_show_in_linked_records(sqlite_store().await).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_too_big_for_a_proxy_shrink_instead_of_failing() {
+        super::pages_too_big_for_a_proxy_shrink_instead_of_failing(sqlite_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steady_faults_still_converge() {
         super::steady_faults_still_converge(sqlite_store().await).await;
     }
@@ -832,6 +882,10 @@ mod mongo {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn renames_show_in_linked_records() {
         super::renames_show_in_linked_records(mongo_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_too_big_for_a_proxy_shrink_instead_of_failing() {
+        super::pages_too_big_for_a_proxy_shrink_instead_of_failing(mongo_store().await).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steady_faults_still_converge() {

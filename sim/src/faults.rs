@@ -32,6 +32,10 @@ pub enum FaultKind {
     /// An Odoo server error on `execute_kw` (XML-RPC fault 1, JSON-RPC error, JSON-2 500);
     /// other calls are not affected.
     ServerFault,
+    /// A proxy's 504 for a model call asking for more than this many records (its `limit`,
+    /// or the ids its domain names; calls that name no size are left alone): what a proxy in
+    /// front of an Odoo that works per record does to pages too big for its timeout.
+    PageTimeout { max_records: u64 },
 }
 
 /// When a rule fires.
@@ -85,7 +89,8 @@ impl FromStr for FaultRule {
     type Err = SimError;
 
     /// Parses `kind=503,rate=0.05`, `kind=latency,ms=200`, `kind=429,retry-after=2,next=3`,
-    /// `kind=reset,calls=5-10`, `kind=fault,methods=search_read+search_count`, `kind=hang,secs=600`.
+    /// `kind=reset,calls=5-10`, `kind=fault,methods=search_read+search_count`, `kind=hang,secs=600`,
+    /// `kind=page-timeout,max-records=300`.
     fn from_str(input: &str) -> Result<FaultRule, SimError> {
         let mut kind = None;
         let mut trigger = Trigger::Always;
@@ -93,6 +98,7 @@ impl FromStr for FaultRule {
         let mut ms: Option<u64> = None;
         let mut secs: Option<u64> = None;
         let mut retry_after = 1u64;
+        let mut max_records: Option<u64> = None;
         for part in input.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
@@ -123,6 +129,7 @@ impl FromStr for FaultRule {
                 "ms" => ms = Some(num(value)?),
                 "secs" => secs = Some(num(value)?),
                 "retry-after" => retry_after = num(value)?,
+                "max-records" => max_records = Some(num(value)?),
                 "methods" => methods = Some(value.split('+').map(str::to_string).collect()),
                 other => return Err(spec_error(input, format!("unknown key {other:?}"))),
             }
@@ -138,6 +145,10 @@ impl FromStr for FaultRule {
             Some("502") => FaultKind::BadGateway,
             Some("503") => FaultKind::ServiceUnavailable,
             Some("504") => FaultKind::GatewayTimeout,
+            Some("page-timeout") => FaultKind::PageTimeout {
+                max_records: max_records
+                    .ok_or_else(|| spec_error(input, "page-timeout needs max-records=N"))?,
+            },
             Some("reset") => FaultKind::ConnectionReset,
             Some("hang") => FaultKind::Hang(duration(600_000)),
             Some("truncate") => FaultKind::TruncatedBody,
@@ -201,8 +212,9 @@ impl Faults {
     }
 
     /// Decides what happens to a call of `method`. Latencies add up; the first failure wins.
-    /// `execute_kw` tells whether the call is a model method (the only ones `ServerFault` hits).
-    pub fn plan(&self, method: &str, execute_kw: bool) -> FaultPlan {
+    /// `execute_kw` tells whether the call is a model method (the only ones `ServerFault` hits);
+    /// `records_asked` is the size of the page it reads (`PageTimeout` hits bigger ones).
+    pub fn plan(&self, method: &str, execute_kw: bool, records_asked: Option<u64>) -> FaultPlan {
         let mut plan = FaultPlan::default();
         let mut rules = self.rules.lock();
         for state in rules.iter_mut() {
@@ -213,6 +225,11 @@ impl Faults {
             }
             if state.rule.kind == FaultKind::ServerFault && !execute_kw {
                 continue;
+            }
+            if let FaultKind::PageTimeout { max_records } = state.rule.kind {
+                if !execute_kw || records_asked.is_none_or(|n| n <= max_records) {
+                    continue;
+                }
             }
             state.seen += 1;
             let fire = match &mut state.rule.trigger {
@@ -246,6 +263,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn page_timeouts_hit_only_bigger_pages() {
+        let f = Faults::new(1);
+        f.add("kind=page-timeout,max-records=300".parse().expect("spec"));
+        assert!(f.plan("search_read", true, Some(301)).failure.is_some());
+        assert!(
+            f.plan("search_read", true, None).failure.is_none(),
+            "no size named"
+        );
+        assert!(f.plan("search_read", true, Some(300)).failure.is_none());
+        assert!(f.plan("version", false, None).failure.is_none());
+        assert!("kind=page-timeout".parse::<FaultRule>().is_err());
+    }
+
+    #[test]
     fn parses_specs() {
         let r: FaultRule = "kind=503,rate=0.05".parse().unwrap();
         assert_eq!(r.kind, FaultKind::ServiceUnavailable);
@@ -267,13 +298,13 @@ mod tests {
             Trigger::Calls { first: 2, last: 3 },
         ));
         let fired: Vec<bool> = (0..5)
-            .map(|_| f.plan("search", true).failure.is_some())
+            .map(|_| f.plan("search", true, None).failure.is_some())
             .collect();
         assert_eq!(fired, [false, true, true, false, false]);
         f.clear();
         f.add(FaultRule::new(FaultKind::ServerFault, Trigger::Next(1)));
-        assert!(f.plan("authenticate", false).failure.is_none());
-        assert!(f.plan("search", true).failure.is_some());
-        assert!(f.plan("search", true).failure.is_none());
+        assert!(f.plan("authenticate", false, None).failure.is_none());
+        assert!(f.plan("search", true, None).failure.is_some());
+        assert!(f.plan("search", true, None).failure.is_none());
     }
 }

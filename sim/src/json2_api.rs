@@ -54,10 +54,15 @@ pub async fn handle(
         Some(name) => scope.database(name),
         None => scope.default_database(),
     };
+    // The body's named arguments, read once more here only to size the page for faults.
+    let asked = serde_json::from_slice::<Json>(&body)
+        .ok()
+        .and_then(|b| crate::services::records_asked(b.get("domain"), Some(&b)));
     let routed = Routed {
         db,
         method: method.clone(),
         object: true,
+        records_asked: asked,
     };
     run_call(&state, &conn, Protocol::Json2, &routed, version, || {
         let Some(db) = &routed.db else {

@@ -91,6 +91,7 @@ pub async fn session_authenticate(
         db: scope.database(&db_name),
         method: "session_authenticate".into(),
         object: false,
+        records_asked: None,
     };
     let ip = conn.remote.ip();
     run_call(

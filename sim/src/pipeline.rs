@@ -89,7 +89,7 @@ pub async fn run_call(
             &state.faults
         }
     };
-    let plan = faults.plan(&routed.method, routed.object);
+    let plan = faults.plan(&routed.method, routed.object, routed.records_asked);
     if !plan.latency.is_zero() {
         sleep_or_shutdown(state, plan.latency).await;
     }
@@ -105,7 +105,9 @@ pub async fn run_call(
         }
         Some(FaultKind::BadGateway) => proxy_error(502, "Bad Gateway"),
         Some(FaultKind::ServiceUnavailable) => proxy_error(503, "Service Temporarily Unavailable"),
-        Some(FaultKind::GatewayTimeout) => proxy_error(504, "Gateway Time-out"),
+        Some(FaultKind::GatewayTimeout | FaultKind::PageTimeout { .. }) => {
+            proxy_error(504, "Gateway Time-out")
+        }
         Some(FaultKind::ConnectionReset) => {
             conn.kill();
             // Whatever is returned is never written: the killed stream refuses the write.

@@ -34,6 +34,7 @@ async fn web_version(
         db: scope.default_database(),
         method: "web_version".into(),
         object: false,
+        records_asked: None,
     };
     let v = scope.version();
     if v < WEB_VERSION_SINCE {

@@ -25,6 +25,27 @@ pub struct Routed {
     pub method: String,
     /// A model method call (the only kind the `ServerFault` fault hits).
     pub object: bool,
+    /// Records a read asks for (see [`records_asked`]), for faults that depend on a page's size.
+    pub records_asked: Option<u64>,
+}
+
+/// How many records a read asks for: its `limit`, else the number of ids an
+/// `('id', 'in', [...])` leaf of its domain names; `None` when nothing bounds it.
+pub fn records_asked(domain: Option<&Json>, kwargs: Option<&Json>) -> Option<u64> {
+    if let Some(limit) = kwargs.and_then(|k| k.get("limit")).and_then(Json::as_u64) {
+        return Some(limit);
+    }
+    domain?.as_array()?.iter().find_map(|leaf| {
+        let leaf = leaf.as_array()?;
+        match (
+            leaf.first()?.as_str()?,
+            leaf.get(1)?.as_str()?,
+            leaf.get(2)?,
+        ) {
+            ("id", "in", Json::Array(ids)) => Some(ids.len() as u64),
+            _ => None,
+        }
+    })
 }
 
 /// `common.version()` of a given major version.
@@ -59,7 +80,21 @@ pub fn route(scope: &Scope, call: &RpcCall) -> Routed {
     } else {
         call.method.clone()
     };
-    Routed { db, method, object }
+    // execute_kw(db, uid, secret, model, method, args, kwargs): the domain is args[0].
+    let records_asked = if object {
+        records_asked(
+            call.params.get(5).and_then(|args| args.get(0)),
+            call.params.get(6),
+        )
+    } else {
+        None
+    };
+    Routed {
+        db,
+        method,
+        object,
+        records_asked,
+    }
 }
 
 fn type_error(method: &str, expected: usize, given: usize) -> OdooError {

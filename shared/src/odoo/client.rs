@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use super::connection::ConnectionInfo;
 use super::domain::{Context, Domain, Op};
 use super::pacer::Pacer;
+use super::redact::Redactor;
 use super::transport::{CallTarget, Protocol, Wire};
 use super::version::ServerVersion;
 use super::xmlrpc::Limits;
@@ -181,7 +182,8 @@ impl OdooClient {
         settings: &ClientSettings,
         remembered: Option<Protocol>,
     ) -> Result<Self, OdooError> {
-        let wire = Wire::new(http, info.url.clone(), settings.limits);
+        let redactor = Redactor::new(info.credential.expose());
+        let wire = Wire::new(http, info.url.clone(), settings.limits, redactor);
         let mut client = OdooClient {
             wire,
             info,
@@ -228,6 +230,13 @@ impl OdooClient {
 
     pub fn connection(&self) -> &ConnectionInfo {
         &self.info
+    }
+
+    /// `error` with the secret scrubbed out. Wire errors already are; this covers the
+    /// errors this file makes from answers that came back in an unexpected shape (they
+    /// quote the answer, which a hostile server can fill with what it was sent).
+    fn scrub(&self, error: OdooError) -> OdooError {
+        self.wire.redactor().error(error)
     }
 
     fn target<'a>(&'a self, model: Option<&'a str>) -> CallTarget<'a> {
@@ -277,7 +286,7 @@ impl OdooClient {
                 }
             })
             .await?;
-        ServerVersion::from_answer(&answer)
+        ServerVersion::from_answer(&answer).map_err(|e| self.scrub(e))
     }
 
     /// Logs in and returns the uid. `authenticate` answers `False` for a wrong secret.
@@ -328,9 +337,9 @@ impl OdooClient {
         match answer {
             Value::Number(n) => n.as_i64().filter(|uid| *uid > 0).ok_or_else(refused),
             Value::Bool(false) | Value::Null => Err(refused()),
-            other => Err(OdooError::Protocol(format!(
+            other => Err(self.scrub(OdooError::Protocol(format!(
                 "authenticate answered {other} instead of a user id"
-            ))),
+            )))),
         }
     }
 
@@ -437,7 +446,9 @@ impl OdooClient {
             .execute_on_domain(model, "search_count", domain, kwargs)
             .await?;
         answer.as_u64().ok_or_else(|| {
-            OdooError::Protocol(format!("search_count answered {answer} instead of a count"))
+            self.scrub(OdooError::Protocol(format!(
+                "search_count answered {answer} instead of a count"
+            )))
         })
     }
 
@@ -452,7 +463,7 @@ impl OdooClient {
         let answer = self
             .execute_on_domain(model, "search", domain, kwargs)
             .await?;
-        match answer {
+        let ids: Result<Vec<i64>, OdooError> = match answer {
             Value::Array(items) => items
                 .iter()
                 .map(|v| {
@@ -463,7 +474,8 @@ impl OdooClient {
             other => Err(OdooError::Protocol(format!(
                 "search answered {other} instead of a list of ids"
             ))),
-        }
+        };
+        ids.map_err(|e| self.scrub(e))
     }
 
     /// Matching records with the named fields (plus `id`), as Odoo returned them.
@@ -477,7 +489,7 @@ impl OdooClient {
         let answer = self
             .execute_on_domain(model, "search_read", domain, kwargs)
             .await?;
-        match answer {
+        let records: Result<Vec<Record>, OdooError> = match answer {
             Value::Array(items) => items
                 .into_iter()
                 .map(|item| match item {
@@ -491,7 +503,8 @@ impl OdooClient {
                 "search_read answered {} instead of a list of records",
                 type_name(&other)
             ))),
-        }
+        };
+        records.map_err(|e| self.scrub(e))
     }
 
     /// The model's field definitions with the given attributes.
@@ -556,7 +569,7 @@ impl OdooClient {
         };
         groups
             .iter()
-            .map(|group| parse_group(group, field, &groupby))
+            .map(|group| parse_group(group, field, &groupby).map_err(|e| self.scrub(e)))
             .collect()
     }
 

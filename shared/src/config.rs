@@ -761,4 +761,35 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn api_limits_are_read_and_checked() {
+        let s = Settings::from_pairs(&[
+            ("HTTP_MAX_CONNECTIONS", "64"),
+            ("JWT_AUDIENCE", "odoo-sync"),
+            ("JWT_MAX_LIFETIME", "3600"),
+            ("PROBE_TIMEOUT_SECONDS", "5"),
+        ])
+        .expect("valid");
+        assert_eq!(s.api_limits.max_connections, 64);
+        assert_eq!(s.api_limits.jwt_audience.as_deref(), Some("odoo-sync"));
+        assert_eq!(s.api_limits.jwt_issuer, None);
+        assert_eq!(
+            s.api_limits.jwt_max_lifetime,
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(s.api_limits.probe_timeout, Duration::from_secs(5));
+        assert_eq!(Settings::defaults().api_limits, ApiLimits::DEFAULT);
+        for (variable, value) in [
+            ("HTTP_MAX_CONNECTIONS", "0"),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+            ("PROBE_TIMEOUT_SECONDS", "600"),
+            ("STATUS_STREAMS_PER_TENANT", "0"),
+        ] {
+            match Settings::from_pairs(&[(variable, value)]) {
+                Err(ConfigError::Invalid { variable: v, .. }) => assert_eq!(v, variable),
+                other => panic!("{variable}={value} must be refused, got {other:?}"),
+            }
+        }
+    }
 }

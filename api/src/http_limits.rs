@@ -4,8 +4,8 @@
 //! `Expect: 100-continue` honest: hyper sends `100 Continue` only once the body is read,
 //! and an oversized body is refused before that, so the client never sends it.
 //!
-//! Heads larger than [`crate::serve::MAX_HEAD_BYTES`] never get here: hyper refuses them
-//! itself with an empty 431.
+//! Heads larger than hyper's read buffer (64 KiB, set where the server is built) never get
+//! here: hyper refuses them itself with an empty 431.
 
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_LENGTH;

@@ -4,8 +4,9 @@
 //!   `header_read_timeout`, which also runs while a keep-alive connection waits for its next
 //!   request, so idle connections close after the same time);
 //! - at most `HTTP_MAX_CONNECTIONS` connections are served at once; one more is answered
-//!   503 in the JSON error shape and closed at once, so the process keeps file descriptors
-//!   for the store and never stops accepting;
+//!   503 in the JSON error shape and closed at once (a few at a time; beyond that, closed
+//!   unanswered), so the process keeps file descriptors for the store and never stops
+//!   accepting;
 //! - a head larger than [`MAX_HEAD_BYTES`] is refused by hyper itself, with an empty 431
 //!   (hyper writes its own parse errors, malformed request lines included, as empty 400s;
 //!   the router's own limits below that size answer in JSON, see [`crate::http_limits`]);
@@ -36,6 +37,9 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest reading the head and writing the over-capacity answer may each take.
 const REFUSAL_WRITE_LIMIT: Duration = Duration::from_secs(2);
+/// Over-capacity connections being answered at once; beyond, they are closed unanswered,
+/// so a flood cannot use up file descriptors through the refusals either.
+const MAX_REFUSALS: usize = 64;
 
 /// How connections are handled.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +58,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -73,7 +78,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tokio::spawn(refuse(stream));
+            if let Ok(refusing) = Arc::clone(&refusals).try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refusing);
+                });
+            }
             continue;
         };
         let service = TowerToHyperService::new(router.clone());

@@ -236,7 +236,7 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reads until a whole response head and `body_len` bytes of body (or close).
+/// Reads until a whole response: its head and `Content-Length` bytes of body (or close).
 async fn read_response(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];

@@ -29,8 +29,8 @@ pub enum Echo {
     JsonRpcDataMessage,
     /// JSON-2 (Odoo 19): a 500 whose message quotes it URL-encoded.
     Json2UrlEncoded,
-    /// JSON-2 (Odoo 19): a 502-free HTML error page of a proxy quoting it raw, long enough
-    /// that the secret sits across the point where the client cuts such pages.
+    /// JSON-2 (Odoo 19): a 500 with an HTML page (a proxy's) quoting it raw, placed so that
+    /// the secret sits across the point where the client cuts such pages.
     Json2HtmlPage,
 }
 

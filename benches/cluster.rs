@@ -105,7 +105,7 @@ fn role_env(mongo_uri: String, redis_url: String) -> Vec<(&'static str, String)>
         ("MONGO_URI", mongo_uri),
         ("REDIS_URL", redis_url),
         ("ENCRYPTION_KEY", KEY_B64.into()),
-        ("ALLOWED_PRIVATE_HOSTS", "127.0.0.1,localhost".into()),
+        ("ALLOWED_PRIVATE_HOSTS", "127.0.0.1:*,localhost:*".into()),
         ("API_CALL_DELAY_MS", "0".into()),
         ("INITIAL_SYNC_RANGE_DAYS", "0".into()),
         ("CRON_SCHEDULE", "*/1 * * * * *".into()),

@@ -67,6 +67,27 @@ pub enum ApiError {
     /// 503: the store is unreachable.
     #[error("the data store is unavailable; try again shortly")]
     Unavailable,
+    /// 503: a server-wide limit is reached (connections, status streams, save-connection
+    /// calls of all tenants) or the server is stopping.
+    #[error("{message}")]
+    Overloaded { code: &'static str, message: String },
+    /// 429: this caller's limit is reached; `retry_after` seconds, when known, go in
+    /// `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        code: &'static str,
+        message: String,
+        retry_after: Option<u64>,
+    },
+    /// 408: the request's body did not arrive in time.
+    #[error("the request body did not arrive within {seconds} s")]
+    RequestTimeout { seconds: u64 },
+    /// 414: the request target is longer than the limit.
+    #[error("the request URI is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    /// 431: the request's headers are larger than the limit.
+    #[error("the request headers are larger than {limit} bytes")]
+    HeadersTooLarge { limit: usize },
     /// 500: a bug or corrupt data; the detail was logged.
     #[error("internal error")]
     Internal,
@@ -103,7 +124,13 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::OdooRefused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::OdooUnreachable { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable | ApiError::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::QueueUnavailable | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,7 +142,12 @@ impl ApiError {
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::OdooRefused { code, .. }
-            | ApiError::OdooUnreachable { code, .. } => code,
+            | ApiError::OdooUnreachable { code, .. }
+            | ApiError::Overloaded { code, .. }
+            | ApiError::TooManyRequests { code, .. } => code,
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -141,11 +173,31 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), Json(self.body())).into_response();
-        if matches!(self, ApiError::Unauthorized(_)) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            ApiError::TooManyRequests {
+                retry_after: Some(seconds),
+                ..
+            } => {
+                headers.insert(axum::http::header::RETRY_AFTER, seconds.into());
+            }
+            // Whatever follows on this connection is not to be trusted: close it.
+            ApiError::RequestTimeout { .. }
+            | ApiError::UriTooLong { .. }
+            | ApiError::HeadersTooLarge { .. }
+            | ApiError::PayloadTooLarge { .. } => {
+                headers.insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            _ => {}
         }
         response
     }

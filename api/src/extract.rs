@@ -1,6 +1,6 @@
 //! Request extractors whose failures are the API's JSON errors: [`JsonBody`] (JSON only,
-//! size-limited, unknown or missing fields named in a 400) and [`QueryParams`] (query
-//! strings, bad values named in a 400).
+//! size-limited, read within `HTTP_BODY_TIMEOUT_SECONDS` else 408, unknown or missing fields
+//! named in a 400) and [`QueryParams`] (query strings, bad values named in a 400).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -34,8 +34,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             return Err(ApiError::UnsupportedMediaType);
         }
         let limit = state.settings.body_limit;
-        let bytes = Bytes::from_request(request, state)
+        // The whole body within the limit, however slowly it trickles in: a per-read
+        // timeout would let a client send a byte at a time for ever.
+        let timeout = state.settings.limits.body_timeout;
+        let bytes = tokio::time::timeout(timeout, Bytes::from_request(request, state))
             .await
+            .map_err(|_| ApiError::RequestTimeout {
+                seconds: timeout.as_secs(),
+            })?
             .map_err(|e| body_error(&e, limit))?;
         parse_json(&bytes).map(JsonBody)
     }

@@ -3,10 +3,16 @@
 //! blocked tenants, live leases — the tenants a worker is on —, batches by status, mirrored
 //! records by module). Each [`ApiMetrics`] has its own registry, so several apps in one
 //! process (tests) never mix their numbers.
+//!
+//! Label values are bounded: a request is counted under its matched route template (or
+//! `unmatched`) and its method when it is one of HTTP's standard methods (else `other`), so
+//! made-up paths and methods cannot grow the registry.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::Utc;
@@ -18,8 +24,6 @@ use shared::odoo::OdooError;
 use shared::store::{BatchStatus, SharedStore, StoreError, SyncStatus};
 
 use crate::queue::QueueDepth;
-
-use crate::state::AppState;
 
 /// The API's metrics.
 pub struct ApiMetrics {
@@ -34,6 +38,8 @@ pub struct ApiMetrics {
     batches: IntGaugeVec,
     records: IntGaugeVec,
     queue_jobs: IntGaugeVec,
+    status_streams: IntGauge,
+    status_watchers: IntGauge,
 }
 
 impl std::fmt::Debug for ApiMetrics {
@@ -134,8 +140,25 @@ impl ApiMetrics {
                     &["state"],
                 ),
             ),
+            status_streams: registered(
+                r,
+                IntGauge::new("status_streams", "Open status event streams"),
+            ),
+            status_watchers: registered(
+                r,
+                IntGauge::new(
+                    "status_watchers",
+                    "Tenants whose status is being watched for their event streams",
+                ),
+            ),
             registry,
         }
+    }
+
+    /// Sets the status stream gauges.
+    pub fn observe_status_streams(&self, streams: usize, watchers: usize) {
+        self.status_streams.set(gauge(streams as u64));
+        self.status_watchers.set(gauge(watchers as u64));
     }
 
     /// Sets the queue gauges from a fresh reading.
@@ -211,22 +234,61 @@ fn gauge(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The method as a label: one of HTTP's standard methods, else `other` (any token is a
+/// valid method, so the raw value would let clients add label values at will).
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("other", |(_, label)| label)
+}
+
 /// Middleware counting every request by its route template (never the raw path, which
-/// would carry ids and blow up the label space).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// would carry ids and blow up the label space) and its bounded method label.
+pub async fn track(
+    State(metrics): State<Arc<ApiMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_string();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics.observe_request(
+    metrics.observe_request(
         &route,
-        &method,
+        method,
         response.status().as_u16(),
         started.elapsed(),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        for made_up in ["FOO", "BREW", "get2", "PROPFIND"] {
+            let method = Method::from_bytes(made_up.as_bytes()).expect("a token");
+            assert_eq!(method_label(&method), "other", "{made_up}");
+        }
+    }
 }

@@ -14,6 +14,7 @@ use shared::sync::SyncProgress;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::scrub::StoredErrorScrubber;
 use crate::status::{rfc3339, ProgressBody, StatusError};
 
 /// Longest page of tenants.
@@ -153,7 +154,11 @@ fn add_counts(a: BatchCounts, b: BatchCounts) -> BatchCounts {
     }
 }
 
-async fn summary(store: &SharedStore, state: TenantState) -> Result<TenantSummary, StoreError> {
+async fn summary(
+    store: &SharedStore,
+    scrubber: &StoredErrorScrubber,
+    state: TenantState,
+) -> Result<TenantSummary, StoreError> {
     let id = &state.user_id;
     let initial = store.batch_counts(id, BatchKind::Initial).await?;
     let mut all = initial;
@@ -170,17 +175,19 @@ async fn summary(store: &SharedStore, state: TenantState) -> Result<TenantSummar
         SyncProgress::from_counts(&initial)
     };
     let now = Utc::now();
+    let connection = store.connection(id).await?;
+    let redactor = scrubber.redactor(connection.as_ref());
     Ok(TenantSummary {
         user_id: id.to_string(),
         sync_status: state.sync_status.as_str().into(),
-        connection_info_available: store.connection(id).await?.is_some(),
+        connection_info_available: connection.is_some(),
         paused: state
             .blocked
             .as_ref()
             .is_some_and(|b| b.code == PAUSED_CODE),
         error: state.blocked.map(|e| StatusError {
             code: e.code,
-            message: e.message,
+            message: redactor.text(&e.message),
             at: rfc3339(e.at),
         }),
         progress: progress.into(),
@@ -209,6 +216,7 @@ async fn summary(store: &SharedStore, state: TenantState) -> Result<TenantSummar
 /// Tenants after `after`, at most `limit` (capped at [`MAX_PAGE`]).
 pub async fn list(
     store: &SharedStore,
+    scrubber: &StoredErrorScrubber,
     after: Option<&TenantId>,
     limit: u32,
 ) -> Result<TenantPage, StoreError> {
@@ -219,7 +227,7 @@ pub async fn list(
         .flatten();
     let mut tenants = Vec::with_capacity(states.len());
     for state in states {
-        tenants.push(summary(store, state).await?);
+        tenants.push(summary(store, scrubber, state).await?);
     }
     Ok(TenantPage {
         tenants,
@@ -230,12 +238,14 @@ pub async fn list(
 /// One tenant with its failed batches.
 pub async fn detail(
     store: &SharedStore,
+    scrubber: &StoredErrorScrubber,
     user_id: &TenantId,
 ) -> Result<TenantDetail, OperatorError> {
     let state = store
         .tenant(user_id)
         .await?
         .ok_or_else(|| OperatorError::UnknownTenant(user_id.to_string()))?;
+    let redactor = scrubber.redactor(store.connection(user_id).await?.as_ref());
     let failures = store
         .batches(user_id)
         .await?
@@ -252,13 +262,13 @@ pub async fn detail(
             kind: b.kind.as_str().into(),
             status: b.status.as_str().into(),
             attempts: b.attempts,
-            last_error: b.last_error,
+            last_error: b.last_error.map(|e| redactor.text(&e)),
             window_start: rfc3339(b.window_start),
             window_end: rfc3339(b.window_end),
         })
         .collect();
     Ok(TenantDetail {
-        summary: summary(store, state).await?,
+        summary: summary(store, scrubber, state).await?,
         failures,
     })
 }

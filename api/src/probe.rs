@@ -2,12 +2,14 @@
 //! (see [`crate::ssrf`]), then the real client detects the protocol, reads the version,
 //! authenticates and reads which of the synced apps are installed. The outcome maps onto
 //! the API's statuses: 400 for a refused URL, 422 when Odoo refuses, 502 when it cannot be
-//! reached.
+//! reached or does not finish within `PROBE_TIMEOUT_SECONDS` (the whole test, retries
+//! included: a dead Odoo must not hold the caller for each request's own timeout in turn).
+//! Error messages come from the Odoo client, which scrubs the secret out of them.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shared::modules::Module;
-use shared::odoo::{ClientSettings, ConnectionInfo, OdooClient, OdooError};
+use shared::odoo::{ClientSettings, ConnectionInfo, OdooClient, OdooError, TransientKind};
 
 use crate::error::ApiError;
 use crate::metrics::ApiMetrics;
@@ -45,7 +47,7 @@ impl From<ProbeError> for ApiError {
 }
 
 /// An Odoo error as the caller of save-connection sees it. `OdooError`'s messages never
-/// carry the secret.
+/// carry the secret: the client scrubs them.
 fn odoo_error(error: &OdooError) -> ApiError {
     let message = error.to_string();
     match error {
@@ -88,17 +90,18 @@ fn odoo_error(error: &OdooError) -> ApiError {
     }
 }
 
-/// Runs the test.
+/// Runs the test; it gives up after `deadline`.
 pub async fn test_connection(
     info: &ConnectionInfo,
     policy: &AddressPolicy,
     settings: &ClientSettings,
     metrics: &ApiMetrics,
+    deadline: Duration,
 ) -> Result<ProbeReport, ProbeError> {
     policy.check_url(info.url.as_url()).await?;
     let started = Instant::now();
     let (http, refusals) = policy.guarded_client(settings)?;
-    let result = async {
+    let testing = async {
         let client = OdooClient::connect_with(http, info.clone(), settings, None).await?;
         let apps = client
             .installed_apps(&Module::ALL.map(Module::app_probe))
@@ -111,8 +114,18 @@ pub async fn test_connection(
                 .filter(|m| apps.contains(m.app()))
                 .collect(),
         })
-    }
-    .await;
+    };
+    let result = tokio::time::timeout(deadline, testing)
+        .await
+        .unwrap_or_else(|_| {
+            Err(OdooError::Transient {
+                kind: TransientKind::Timeout,
+                detail: format!(
+                    "the connection test did not finish within {} s",
+                    deadline.as_secs()
+                ),
+            })
+        });
     metrics.observe_probe(started.elapsed(), result.as_ref().err());
     match result {
         Ok(report) => Ok(report),

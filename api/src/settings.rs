@@ -1,13 +1,15 @@
 //! What the API needs from the settings, checked once at start-up: the JWT secret, the
 //! keyring for Odoo secrets, the admin token, the SSRF allow-list, CORS origins, the Odoo
-//! client's behaviour for connection tests and the request limits.
+//! client's behaviour for connection tests and the limits put on clients.
 
 use std::time::Duration;
 
 use secrecy::SecretString;
-use shared::config::Settings;
+use shared::config::{ApiLimits, Settings};
 use shared::crypto::{CryptoError, Keyring};
 use shared::odoo::{ClientSettings, RetryPolicy};
+
+use crate::ssrf::{AddressPolicy, AllowedHostError};
 
 /// Largest request body accepted (the save-connection body is well under 8 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -27,8 +29,10 @@ pub struct ApiSettings {
     /// person is waiting for the answer.
     pub odoo_client: ClientSettings,
     pub body_limit: usize,
-    /// How often the status event stream looks for a change.
+    /// How often a tenant's status watcher looks for a change.
     pub status_poll_interval: Duration,
+    /// Timeouts, caps and rates towards clients; the token policy.
+    pub limits: ApiLimits,
 }
 
 /// A setting the API cannot start without.
@@ -38,6 +42,8 @@ pub enum SettingsError {
     NoJwtSecret,
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    AllowedHosts(#[from] AllowedHostError),
 }
 
 impl ApiSettings {
@@ -47,6 +53,8 @@ impl ApiSettings {
             .clone()
             .ok_or(SettingsError::NoJwtSecret)?;
         let keyring = Keyring::from_settings(settings)?;
+        // Read once here so a bad entry stops start-up naming the variable.
+        AddressPolicy::parse(&settings.allowed_private_hosts)?;
         let base = settings.client_settings();
         let odoo_client = ClientSettings {
             call_delay: base.call_delay.min(Duration::from_millis(200)),
@@ -67,6 +75,7 @@ impl ApiSettings {
             odoo_client,
             body_limit: DEFAULT_BODY_LIMIT,
             status_poll_interval: Duration::from_secs(2),
+            limits: settings.api_limits.clone(),
         })
     }
 }

@@ -1,9 +1,11 @@
-//! Builds the app: the router with its layers (CORS, body limit, tracing, metrics, JSON
-//! 404/405) and an [`Application`] bound to an address, zero2prod style, so `odoo-sync api`
-//! and the tests start it the same way (tests bind `127.0.0.1:0`).
+//! Builds the app: the router with its layers (CORS, head and body limits, tracing,
+//! metrics, JSON 404/405) and an [`Application`] bound to an address, zero2prod style, so
+//! `odoo-sync api` and the tests start it the same way (tests bind `127.0.0.1:0`). It is
+//! served by [`crate::serve`], which bounds slow and idle connections and their number.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
@@ -16,11 +18,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error;
+use crate::http_limits::{check_head, BodyLimit};
 use crate::metrics::track;
 use crate::queue::QueueAdmin;
 use crate::routes::{admin, connection, dashboard, docs, health, metrics, page, records, status};
+use crate::serve::{serve, ConnectionLimits};
 use crate::settings::ApiSettings;
 use crate::state::AppState;
+use crate::status_watch::StatusWatchers;
 
 /// The CORS layer of the configured origins; `None` when no origin is allowed.
 fn cors(origins: &[String]) -> Option<CorsLayer> {
@@ -75,7 +80,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(axum::middleware::from_fn_with_state(
+            BodyLimit(body_limit),
+            check_head,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state);
     match cors {
@@ -99,6 +111,8 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     router: Router,
+    limits: ConnectionLimits,
+    status_watchers: Arc<StatusWatchers>,
 }
 
 impl Application {
@@ -125,13 +139,20 @@ impl Application {
         let address = listener
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?;
+        let limits = ConnectionLimits {
+            header_timeout: settings.limits.header_timeout,
+            max_connections: settings.limits.max_connections,
+        };
+        let state = AppState {
+            queue,
+            ..AppState::new(settings, store)
+        };
         Ok(Application {
             listener,
             address,
-            router: router(AppState {
-                queue,
-                ..AppState::new(settings, store)
-            }),
+            limits,
+            status_watchers: state.status_watchers.clone(),
+            router: router(state),
         })
     }
 
@@ -149,14 +170,23 @@ impl Application {
         self.run_until(std::future::pending()).await
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then ends the status streams and finishes the
+    /// requests in flight (for at most [`crate::serve::DRAIN_LIMIT`]).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, "API listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let watchers = self.status_watchers;
+        serve(
+            self.listener,
+            self.router,
+            self.limits,
+            shutdown,
+            move || watchers.close(),
+        )
+        .await?;
+        tracing::info!("API stopped");
+        Ok(())
     }
 }

@@ -10,6 +10,8 @@ use shared::store::{BatchKind, SharedStore, StoreError, SyncStatus, TenantId};
 use shared::sync::SyncProgress;
 use utoipa::ToSchema;
 
+use crate::scrub::StoredErrorScrubber;
+
 /// The `progress` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -81,10 +83,11 @@ pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
 }
 
 /// The tenant's status now; a tenant the store does not know yet is `not_started` without
-/// a connection.
+/// a connection. A stored error is scrubbed of the tenant's secret.
 pub async fn tenant_status(
     store: &SharedStore,
     user_id: &TenantId,
+    scrubber: &StoredErrorScrubber,
 ) -> Result<StatusBody, StoreError> {
     let Some(state) = store.tenant(user_id).await? else {
         return Ok(StatusBody {
@@ -107,7 +110,7 @@ pub async fn tenant_status(
         progress: progress.into(),
         error: state.blocked.map(|e| StatusError {
             code: e.code,
-            message: e.message,
+            message: scrubber.redactor(connection.as_ref()).text(&e.message),
             at: rfc3339(e.at),
         }),
         odoo_version: state.odoo_version,

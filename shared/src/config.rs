@@ -52,6 +52,18 @@ pub const VARIABLES: &[&str] = &[
     "ENQUEUE_STALE_SECONDS",
     "SCHEDULER_MAX_PER_TICK",
     "SCHEDULER_MAX_BACKLOG",
+    // The API's limits on clients (issue 10): `ApiLimits`.
+    "HTTP_HEADER_TIMEOUT_SECONDS",
+    "HTTP_BODY_TIMEOUT_SECONDS",
+    "HTTP_MAX_CONNECTIONS",
+    "STATUS_STREAMS_PER_TENANT",
+    "STATUS_STREAMS_MAX",
+    "SAVE_CONNECTION_PER_TENANT_PER_MINUTE",
+    "SAVE_CONNECTION_PER_MINUTE",
+    "PROBE_TIMEOUT_SECONDS",
+    "JWT_AUDIENCE",
+    "JWT_ISSUER",
+    "JWT_MAX_LIFETIME",
 ];
 
 /// A setting that is missing or out of range.
@@ -116,6 +128,18 @@ struct RawSettings {
     enqueue_stale_seconds: u64,
     scheduler_max_per_tick: u64,
     scheduler_max_backlog: u64,
+    // The API's limits on clients: `ApiLimits`.
+    http_header_timeout_seconds: u64,
+    http_body_timeout_seconds: u64,
+    http_max_connections: u64,
+    status_streams_per_tenant: u64,
+    status_streams_max: u64,
+    save_connection_per_tenant_per_minute: u64,
+    save_connection_per_minute: u64,
+    probe_timeout_seconds: u64,
+    jwt_audience: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_max_lifetime: u64,
 }
 
 impl Default for RawSettings {
@@ -156,6 +180,19 @@ impl Default for RawSettings {
             enqueue_stale_seconds: 120,
             scheduler_max_per_tick: 2000,
             scheduler_max_backlog: 5000,
+            http_header_timeout_seconds: ApiLimits::DEFAULT.header_timeout.as_secs(),
+            http_body_timeout_seconds: ApiLimits::DEFAULT.body_timeout.as_secs(),
+            http_max_connections: ApiLimits::DEFAULT.max_connections as u64,
+            status_streams_per_tenant: ApiLimits::DEFAULT.status_streams_per_tenant as u64,
+            status_streams_max: ApiLimits::DEFAULT.status_streams_max as u64,
+            save_connection_per_tenant_per_minute: u64::from(
+                ApiLimits::DEFAULT.save_connection_per_tenant_per_minute,
+            ),
+            save_connection_per_minute: u64::from(ApiLimits::DEFAULT.save_connection_per_minute),
+            probe_timeout_seconds: ApiLimits::DEFAULT.probe_timeout.as_secs(),
+            jwt_audience: None,
+            jwt_issuer: None,
+            jwt_max_lifetime: 0,
         }
     }
 }
@@ -226,6 +263,108 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// How the queue roles (worker, scheduler, standalone) run.
     pub queue: QueueTuning,
+    /// What the HTTP API allows its clients.
+    pub api_limits: ApiLimits,
+}
+
+/// The limits the HTTP API puts on its clients (README, "Limits"): slow and idle
+/// connections, connection count, status streams, save-connection rate and the connection
+/// test's duration, and the optional claims a tenant token must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// A request's head must arrive within this; an idle keep-alive connection is closed
+    /// after it too (`HTTP_HEADER_TIMEOUT_SECONDS`).
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this (`HTTP_BODY_TIMEOUT_SECONDS`).
+    pub body_timeout: Duration,
+    /// Connections served at once; more are answered 503 and closed (`HTTP_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Status event streams one tenant may hold open (`STATUS_STREAMS_PER_TENANT`).
+    pub status_streams_per_tenant: usize,
+    /// Status event streams of all tenants together (`STATUS_STREAMS_MAX`).
+    pub status_streams_max: usize,
+    /// save-connection calls per tenant per minute (`SAVE_CONNECTION_PER_TENANT_PER_MINUTE`).
+    pub save_connection_per_tenant_per_minute: u32,
+    /// save-connection calls of all tenants per minute (`SAVE_CONNECTION_PER_MINUTE`).
+    pub save_connection_per_minute: u32,
+    /// The longest a connection test may take, retries included (`PROBE_TIMEOUT_SECONDS`).
+    pub probe_timeout: Duration,
+    /// The `aud` a tenant token must name, when set (`JWT_AUDIENCE`).
+    pub jwt_audience: Option<String>,
+    /// The `iss` a tenant token must carry, when set (`JWT_ISSUER`).
+    pub jwt_issuer: Option<String>,
+    /// The longest `exp - iat` a tenant token may have, when set; such tokens need `iat`
+    /// (`JWT_MAX_LIFETIME`, seconds, 0 = no limit).
+    pub jwt_max_lifetime: Option<Duration>,
+}
+
+impl ApiLimits {
+    pub const DEFAULT: ApiLimits = ApiLimits {
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(30),
+        max_connections: 512,
+        status_streams_per_tenant: 5,
+        status_streams_max: 1000,
+        save_connection_per_tenant_per_minute: 6,
+        save_connection_per_minute: 120,
+        probe_timeout: Duration::from_secs(20),
+        jwt_audience: None,
+        jwt_issuer: None,
+        jwt_max_lifetime: None,
+    };
+
+    fn from_raw(raw: &RawSettings) -> Result<ApiLimits, ConfigError> {
+        let secs =
+            |variable, value, min, max| within(variable, value, min, max).map(Duration::from_secs);
+        let count = |variable, value, max| within(variable, value, 1, max);
+        Ok(ApiLimits {
+            header_timeout: secs(
+                "HTTP_HEADER_TIMEOUT_SECONDS",
+                raw.http_header_timeout_seconds,
+                1,
+                300,
+            )?,
+            body_timeout: secs(
+                "HTTP_BODY_TIMEOUT_SECONDS",
+                raw.http_body_timeout_seconds,
+                1,
+                600,
+            )?,
+            max_connections: count("HTTP_MAX_CONNECTIONS", raw.http_max_connections, 100_000)?
+                as usize,
+            status_streams_per_tenant: count(
+                "STATUS_STREAMS_PER_TENANT",
+                raw.status_streams_per_tenant,
+                1_000,
+            )? as usize,
+            status_streams_max: count("STATUS_STREAMS_MAX", raw.status_streams_max, 100_000)?
+                as usize,
+            save_connection_per_tenant_per_minute: count(
+                "SAVE_CONNECTION_PER_TENANT_PER_MINUTE",
+                raw.save_connection_per_tenant_per_minute,
+                10_000,
+            )? as u32,
+            save_connection_per_minute: count(
+                "SAVE_CONNECTION_PER_MINUTE",
+                raw.save_connection_per_minute,
+                100_000,
+            )? as u32,
+            probe_timeout: secs("PROBE_TIMEOUT_SECONDS", raw.probe_timeout_seconds, 1, 120)?,
+            jwt_audience: non_empty(raw.jwt_audience.clone()),
+            jwt_issuer: non_empty(raw.jwt_issuer.clone()),
+            jwt_max_lifetime: match within("JWT_MAX_LIFETIME", raw.jwt_max_lifetime, 0, 31_536_000)?
+            {
+                0 => None,
+                seconds => Some(Duration::from_secs(seconds)),
+            },
+        })
+    }
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits::DEFAULT
+    }
 }
 
 /// Settings of the queue roles: leases, shutdown, apalis polling and heartbeats, scheduler
@@ -304,6 +443,7 @@ impl Settings {
     }
 
     fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let api_limits = ApiLimits::from_raw(&raw)?;
         if !(1..=10_000).contains(&raw.limit_per_call) {
             return Err(invalid("LIMIT_PER_CALL", "must be between 1 and 10000"));
         }
@@ -527,6 +667,7 @@ impl Settings {
             previous_encryption_keys,
             cors_allowed_origins,
             queue,
+            api_limits,
         })
     }
 
@@ -638,7 +779,7 @@ mod tests {
     }
 
     #[test]
-    // figment's `Jail` closure must return its `figment::Error`, whatever its size.
+    // figment's `Jail` closures must return figment's own (large) error type.
     #[allow(clippy::result_large_err)]
     fn queue_settings_come_from_a_toml_file_and_the_environment_wins() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -651,5 +792,36 @@ mod tests {
             assert_eq!(s.queue.fetchers, 3);
             Ok(())
         });
+    }
+
+    #[test]
+    fn api_limits_are_read_and_checked() {
+        let s = Settings::from_pairs(&[
+            ("HTTP_MAX_CONNECTIONS", "64"),
+            ("JWT_AUDIENCE", "odoo-sync"),
+            ("JWT_MAX_LIFETIME", "3600"),
+            ("PROBE_TIMEOUT_SECONDS", "5"),
+        ])
+        .expect("valid");
+        assert_eq!(s.api_limits.max_connections, 64);
+        assert_eq!(s.api_limits.jwt_audience.as_deref(), Some("odoo-sync"));
+        assert_eq!(s.api_limits.jwt_issuer, None);
+        assert_eq!(
+            s.api_limits.jwt_max_lifetime,
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(s.api_limits.probe_timeout, Duration::from_secs(5));
+        assert_eq!(Settings::defaults().api_limits, ApiLimits::DEFAULT);
+        for (variable, value) in [
+            ("HTTP_MAX_CONNECTIONS", "0"),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+            ("PROBE_TIMEOUT_SECONDS", "600"),
+            ("STATUS_STREAMS_PER_TENANT", "0"),
+        ] {
+            match Settings::from_pairs(&[(variable, value)]) {
+                Err(ConfigError::Invalid { variable: v, .. }) => assert_eq!(v, variable),
+                other => panic!("{variable}={value} must be refused, got {other:?}"),
+            }
+        }
     }
 }

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use api::operator::{self, TenantSummary};
+use api::scrub::StoredErrorScrubber;
 use clap::{Args, Subcommand};
 use shared::config::Settings;
+use shared::crypto::Keyring;
 use shared::store::TenantId;
 
 use super::store::open_store;
@@ -110,7 +112,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         args.action,
         AdminAction::Queue | AdminAction::DeadJobs | AdminAction::Drain
     ) {
-        let queue = super::api::open_queue(&settings).await?;
+        let queue = super::queue::open_queue(&settings).await?;
         match args.action {
             AdminAction::Queue => {
                 let depth = queue.depth().await?;
@@ -142,10 +144,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let store = open_store(&settings).await?;
+    // Without ENCRYPTION_KEY stored errors are shown as stored.
+    let scrubber = StoredErrorScrubber::new(Keyring::from_settings(&settings).ok());
     match args.action {
         AdminAction::Tenants { after, limit } => {
             let after = after.as_deref().map(tenant).transpose()?;
-            let page = operator::list(&store, after.as_ref(), limit).await?;
+            let page = operator::list(&store, &scrubber, after.as_ref(), limit).await?;
             if args.json {
                 return print_json(&page);
             }
@@ -157,7 +161,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminAction::Show { user_id } => {
-            let detail = operator::detail(&store, &tenant(&user_id)?).await?;
+            let detail = operator::detail(&store, &scrubber, &tenant(&user_id)?).await?;
             if args.json {
                 return print_json(&detail);
             }

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use api::queue::QueueAdmin;
 use api::{ApiSettings, Application};
 use clap::Args;
 use shared::config::Settings;
 
+use super::queue::open_queue;
 use super::store::open_store;
 
 #[derive(Args, Debug)]
@@ -32,23 +32,6 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     eprintln!("odoo-sync api listening on http://{}", app.address());
     app.run_until(shutdown_signal()).await?;
     Ok(())
-}
-
-/// The job queue operators inspect: Redis when `REDIS_URL` is set, else the standalone
-/// SQLite queue in `DATA_DIR`.
-pub async fn open_queue(settings: &Settings) -> anyhow::Result<QueueAdmin> {
-    match &settings.redis_url {
-        Some(url) => QueueAdmin::redis(url).await.context("connecting to Redis"),
-        None => {
-            // SQLite makes the file, not its directory (absent before a first standalone run).
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            let path = settings.data_dir.join(super::standalone::QUEUE_FILE);
-            QueueAdmin::sqlite(&path)
-                .await
-                .with_context(|| format!("opening the queue {}", path.display()))
-        }
-    }
 }
 
 /// Completes on SIGINT or SIGTERM.

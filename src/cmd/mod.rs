@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod demo;
+pub mod queue;
 pub mod scheduler;
 pub mod session;
 pub mod standalone;

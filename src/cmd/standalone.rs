@@ -13,11 +13,9 @@ use shared::store::sqlite::SqliteStore;
 use shared::store::SharedStore;
 use worker::SqliteQueue;
 
+use super::queue::{open_queue, QUEUE_FILE};
 use super::scheduler::{loop_options, ticker};
 use super::worker::Roles;
-
-/// The queue database inside the data dir.
-pub const QUEUE_FILE: &str = "queue.sqlite3";
 
 #[derive(Args, Debug)]
 pub struct StandaloneArgs {
@@ -48,7 +46,7 @@ pub async fn run(args: StandaloneArgs) -> anyhow::Result<()> {
         };
     let bind_address = settings.bind_address;
     let api_queue = match api_settings {
-        Some(_) => Some(super::api::open_queue(&settings).await?),
+        Some(_) => Some(open_queue(&settings).await?),
         None => None,
     };
     let roles = Roles::new(settings, store.clone())?;

@@ -14,7 +14,7 @@
 //! let mongo = testkit::MongoServer::start().await?;
 //! let client = mongo.client().await?;
 //! let redis = testkit::RedisServer::start().await?;
-//! let mut conn = redis.client()?.get_multiplexed_async_connection().await?;
+//! let mut conn = redis.connection().await?;
 //! # let _ = (client, &mut conn);
 //! # Ok(())
 //! # }

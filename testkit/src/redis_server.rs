@@ -15,6 +15,8 @@ const LOG_FILE: &str = "redis.log";
 /// stdout/stderr: only used before the log file is open (bad arguments).
 const OUTPUT_FILE: &str = "redis.out";
 const DATA_DIR: &str = "data";
+/// How long a test's Redis call may wait for its answer (see [`RedisServer::connection`]).
+pub const LOAD_TOLERANT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A `redis-server` owned by one test. Dropping it kills the process and deletes its data.
 #[derive(Debug)]
@@ -89,6 +91,19 @@ impl RedisServer {
     /// A `redis::Client` for [`url`](Self::url) (connecting happens on first use).
     pub fn client(&self) -> Result<redis::Client, TestkitError> {
         Ok(redis::Client::open(self.url())?)
+    }
+
+    /// A connection whose calls tolerate a busy machine: redis-rs gives up on an answer after
+    /// 500 ms by default, which a loaded 2-core machine (mongod, workers and builds on it)
+    /// exceeds; tests that read Redis use this instead of `get_multiplexed_async_connection`.
+    pub async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, TestkitError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(LOAD_TOLERANT_TIMEOUT))
+            .set_response_timeout(Some(LOAD_TOLERANT_TIMEOUT));
+        Ok(self
+            .client()?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
     }
 
     /// The directory holding the append-only files.

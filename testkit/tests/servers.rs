@@ -178,7 +178,7 @@ async fn redis_set_get() -> TestResult {
     let started = Instant::now();
     let redis = RedisServer::start().await?;
     eprintln!("redis-server ready in {:?}", started.elapsed());
-    let mut conn = redis.client()?.get_multiplexed_async_connection().await?;
+    let mut conn = redis.connection().await?;
     let _: () = redis::cmd("SET")
         .arg("tenant:1")
         .arg("queued")
@@ -197,12 +197,31 @@ async fn redis_set_get() -> TestResult {
     Ok(())
 }
 
+/// A test's Redis connection waits out a server that stalls longer than redis-rs' default
+/// 500 ms answer timeout (a busy machine does): `CLIENT PAUSE` holds every other client's
+/// commands for 1.5 s, and the call still answers.
+#[tokio::test]
+async fn redis_connection_tolerates_a_stalled_server() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let mut pauser = redis.connection().await?;
+    let mut conn = redis.connection().await?;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("ALL")
+        .query_async(&mut pauser)
+        .await?;
+    let answer: String = redis::cmd("PING").query_async(&mut conn).await?;
+    assert_eq!(answer, "PONG");
+    Ok(())
+}
+
 #[tokio::test]
 async fn redis_restart_keeps_keys() -> TestResult {
     let mut redis = RedisServer::start().await?;
     let port = redis.port();
     {
-        let mut conn = redis.client()?.get_multiplexed_async_connection().await?;
+        let mut conn = redis.connection().await?;
         let _: () = redis::cmd("SET")
             .arg("k")
             .arg("v1")
@@ -220,7 +239,7 @@ async fn redis_restart_keeps_keys() -> TestResult {
     redis.restart().await?;
     assert_eq!(redis.port(), port);
 
-    let mut conn = redis.client()?.get_multiplexed_async_connection().await?;
+    let mut conn = redis.connection().await?;
     let value: Option<String> = redis::cmd("GET").arg("k").query_async(&mut conn).await?;
     assert_eq!(value.as_deref(), Some("v1"));
     let jobs: Vec<String> = redis::cmd("LRANGE")

@@ -5,8 +5,8 @@
 //! `run()` with an error, and a worker that is not restarted stays dead), each time under a
 //! new name (a name reused within the orphan window is refused), after a growing pause. When
 //! restarts keep failing it gives up and the process exits non-zero, for the orchestrator to
-//! restart it. On shutdown it stops fetching, gives running jobs the grace period, and
-//! releases the leases of jobs still running after it.
+//! restart it. On shutdown it stops fetching, gives running jobs the grace period (and stops
+//! as soon as none is left), and releases the leases of jobs still running after it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -161,9 +161,23 @@ async fn supervise(
     }
     let grace = shutdown.grace();
     let drained = tokio::time::timeout(grace, async {
-        while let Some(joined) = loops.join_next().await {
-            if let Ok(Err(e)) = joined {
-                failure.get_or_insert(e);
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                joined = loops.join_next() => match joined {
+                    None => break,
+                    Some(Ok(Err(e))) => {
+                        failure.get_or_insert(e);
+                    }
+                    Some(_) => {}
+                },
+                // Once no job runs, the fetchers only poll for more: stop them now rather
+                // than after the grace period (a job fetched in that instant is a hint the
+                // scheduler gives again).
+                () = shutdown.idle(), if !stopped => {
+                    loops.abort_all();
+                    stopped = true;
+                }
             }
         }
     })

@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use shared::store::{Lease, SharedStore, TenantId};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// The stop signal and the in-flight tenants of one process. Cheap to clone.
 #[derive(Clone)]
 pub struct Shutdown {
     stop: watch::Sender<bool>,
     in_flight: Arc<Mutex<HashMap<TenantId, usize>>>,
+    /// Woken whenever a job ends, for [`Shutdown::idle`].
+    job_ended: Arc<Notify>,
     grace: Duration,
 }
 
@@ -24,7 +26,23 @@ impl Shutdown {
         Shutdown {
             stop: watch::channel(false).0,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
+            job_ended: Arc::new(Notify::new()),
             grace,
+        }
+    }
+
+    /// Resolves once no job is running in this process: after a stop, the queue fetchers
+    /// have nothing left to finish and can be stopped without waiting out the grace period.
+    pub async fn idle(&self) {
+        loop {
+            let ended = self.job_ended.notified();
+            tokio::pin!(ended);
+            // Registered before the check, so a job ending in between still wakes us.
+            ended.as_mut().enable();
+            if self.in_flight.lock().is_empty() {
+                return;
+            }
+            ended.await;
         }
     }
 
@@ -68,6 +86,7 @@ impl Shutdown {
         InFlight {
             tenant: tenant.clone(),
             in_flight: self.in_flight.clone(),
+            job_ended: self.job_ended.clone(),
         }
     }
 
@@ -114,17 +133,21 @@ impl Shutdown {
 pub struct InFlight {
     tenant: TenantId,
     in_flight: Arc<Mutex<HashMap<TenantId, usize>>>,
+    job_ended: Arc<Notify>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut map = self.in_flight.lock();
-        if let Some(count) = map.get_mut(&self.tenant) {
-            *count -= 1;
-            if *count == 0 {
-                map.remove(&self.tenant);
+        {
+            let mut map = self.in_flight.lock();
+            if let Some(count) = map.get_mut(&self.tenant) {
+                *count -= 1;
+                if *count == 0 {
+                    map.remove(&self.tenant);
+                }
             }
         }
+        self.job_ended.notify_waiters();
     }
 }
 
@@ -174,6 +197,24 @@ mod tests {
         tokio::time::timeout(Duration::from_millis(100), shutdown.triggered())
             .await
             .expect("already triggered");
+    }
+
+    #[tokio::test]
+    async fn idle_waits_for_the_last_running_job() {
+        let shutdown = Shutdown::new(Duration::from_secs(1));
+        shutdown.idle().await;
+        let job = shutdown.track(&TenantId::parse("a").expect("id"));
+        let waiter = tokio::spawn({
+            let s = shutdown.clone();
+            async move { s.idle().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "a job is still running");
+        drop(job);
+        tokio::time::timeout(Duration::from_secs(60), waiter)
+            .await
+            .expect("idle once the job ended")
+            .expect("joined");
     }
 
     #[test]

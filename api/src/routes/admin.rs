@@ -57,7 +57,7 @@ pub async fn list_tenants(
     }
     let after = query.after.as_deref().map(user_id).transpose()?;
     Ok(Json(
-        operator::list(&state.store, after.as_ref(), limit).await?,
+        operator::list(&state.store, &state.scrubber, after.as_ref(), limit).await?,
     ))
 }
 
@@ -79,7 +79,9 @@ pub async fn tenant(
     Path(raw): Path<String>,
 ) -> Result<Json<TenantDetail>, ApiError> {
     let id = user_id(&raw)?;
-    Ok(Json(operator::detail(&state.store, &id).await?))
+    Ok(Json(
+        operator::detail(&state.store, &state.scrubber, &id).await?,
+    ))
 }
 
 macro_rules! action_route {

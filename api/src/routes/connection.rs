@@ -110,6 +110,7 @@ fn setting_error(error: OdooError) -> ApiError {
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many calls for this tenant or overall; see Retry-After", body = ErrorBody),
         (status = 422, description = "Odoo refused the credentials, rights or database", body = ErrorBody),
         (status = 502, description = "Odoo could not be reached", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -120,11 +121,14 @@ pub async fn save_connection(
     JsonBody(request): JsonBody<SaveConnectionRequest>,
 ) -> Result<Json<SaveConnectionResponse>, ApiError> {
     let info = connection_info(request)?;
+    // After validation, before Odoo: only calls that would reach Odoo count.
+    state.save_limiter.check(&user_id)?;
     let report = test_connection(
         &info,
         &state.policy,
         &state.settings.odoo_client,
         &state.metrics,
+        state.settings.limits.probe_timeout,
     )
     .await
     .inspect_err(|e| {

@@ -23,6 +23,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             Err(e) => tracing::warn!(error = %e, "metrics: cannot read the job queue"),
         }
     }
+    let (streams, watchers) = state.status_watchers.counts();
+    state.metrics.observe_status_streams(streams, watchers);
     let text = state.metrics.render(&state.store).await?;
     let mut response = text.into_response();
     response.headers_mut().insert(

@@ -1,9 +1,9 @@
 //! `GET /odoo/status` (the exact shape of DESIGN.md 4.3, with a strong ETag: a poll with
 //! `If-None-Match` of an unchanged status gets 304) and `GET /odoo/status/events`, a
-//! Server-Sent Events stream with one `status` event per change.
+//! Server-Sent Events stream with one `status` event per change, fed by the tenant's shared
+//! watcher.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH, VARY};
@@ -12,12 +12,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::Stream;
-use shared::store::{SharedStore, TenantId};
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::status::{if_none_match, tenant_status, StatusBody};
+use crate::status_watch::Subscription;
 
 /// The tenant's sync status.
 #[utoipa::path(get, path = "/odoo/status", tag = "tenant",
@@ -36,7 +36,7 @@ pub async fn status(
     Tenant(user_id): Tenant,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let body = tenant_status(&state.store, &user_id).await?;
+    let body = tenant_status(&state.store, &user_id, &state.scrubber).await?;
     let etag = body.etag();
     let unchanged = headers
         .get(IF_NONE_MATCH)
@@ -57,63 +57,44 @@ pub async fn status(
     Ok(response)
 }
 
-struct Watch {
-    store: SharedStore,
-    user_id: TenantId,
-    interval: Duration,
-    last: Option<String>,
-    started: bool,
-}
-
-/// The next `status` event: waits until the status differs from the last one sent.
-async fn next_event(mut watch: Watch) -> Option<(Result<Event, Infallible>, Watch)> {
+/// The next `status` event of a stream; `None` ends the stream (the server is stopping).
+async fn next_event(
+    mut subscription: Subscription,
+) -> Option<(Result<Event, Infallible>, Subscription)> {
     loop {
-        if watch.started {
-            tokio::time::sleep(watch.interval).await;
-        }
-        watch.started = true;
-        let body = match tenant_status(&watch.store, &watch.user_id).await {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::warn!(tenant = %watch.user_id, error = %e, "status stream: store error");
-                continue;
-            }
-        };
-        let etag = body.etag();
-        if watch.last.as_deref() == Some(etag.as_str()) {
-            continue;
-        }
+        let body = subscription.next().await?;
         let Ok(event) = Event::default()
             .event("status")
-            .id(etag.clone())
-            .json_data(&body)
+            .id(body.etag())
+            .json_data(&*body)
         else {
             continue;
         };
-        watch.last = Some(etag);
-        return Some((Ok(event), watch));
+        return Some((Ok(event), subscription));
     }
 }
 
 /// A stream of the tenant's status: one `status` event (data: the same JSON as
-/// `GET /odoo/status`, id: its ETag) now and one at every change.
+/// `GET /odoo/status`, id: its ETag) now and one at every change. All streams of a tenant
+/// share one watcher (see [`crate::status_watch`]).
 #[utoipa::path(get, path = "/odoo/status/events", tag = "tenant",
     security(("tenant" = [])),
     responses(
         (status = 200, description = "Server-Sent Events: `event: status`, `data:` a status as \
             `GET /odoo/status` returns it", content_type = "text/event-stream", body = String),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 429, description = "The tenant holds as many streams as allowed \
+            (`STATUS_STREAMS_PER_TENANT`)", body = ErrorBody),
+        (status = 503, description = "The server holds as many streams as allowed \
+            (`STATUS_STREAMS_MAX`)", body = ErrorBody),
     ))]
 pub async fn status_events(
     State(state): State<AppState>,
     Tenant(user_id): Tenant,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let watch = Watch {
-        store: state.store.clone(),
-        user_id,
-        interval: state.settings.status_poll_interval,
-        last: None,
-        started: false,
-    };
-    Sse::new(futures::stream::unfold(watch, next_event)).keep_alive(KeepAlive::default())
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let subscription = state.status_watchers.subscribe(&user_id)?;
+    Ok(
+        Sse::new(futures::stream::unfold(subscription, next_event))
+            .keep_alive(KeepAlive::default()),
+    )
 }

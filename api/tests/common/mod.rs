@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod echo_odoo;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use api::{ApiSettings, Application};
 use base64::Engine;
 use secrecy::SecretString;
 use serde_json::Value;
-use shared::config::{EncryptionKey, Settings};
+use shared::config::{ApiLimits, EncryptionKey, Settings};
 use shared::crypto::{connection_info, Keyring};
 use shared::odoo::{ClientSettings, RetryPolicy};
 use shared::store::mongo::MongoStore;
@@ -88,15 +90,28 @@ pub struct Options {
     pub admin_token: Option<&'static str>,
     /// The job queue for the operators' queue routes.
     pub queue: Option<api::queue::QueueAdmin>,
+    /// The limits put on clients; the defaults with save-connection rates high enough for
+    /// tests that save many connections.
+    pub limits: ApiLimits,
+}
+
+/// The defaults, with save-connection rates no test reaches by accident.
+pub fn test_limits() -> ApiLimits {
+    ApiLimits {
+        save_connection_per_tenant_per_minute: 10_000,
+        save_connection_per_minute: 10_000,
+        ..ApiLimits::default()
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             backend: Backend::Sqlite,
-            allowed_private_hosts: vec!["127.0.0.1".into()],
+            allowed_private_hosts: vec!["127.0.0.1:*".into()],
             admin_token: Some(ADMIN_TOKEN),
             queue: None,
+            limits: test_limits(),
         }
     }
 }
@@ -139,17 +154,14 @@ pub async fn store_for(backend: Backend) -> (SharedStore, Backing) {
     }
 }
 
-pub async fn spawn_with(options: Options) -> TestApp {
-    capture_logs();
-    let (store, backing) = store_for(options.backend).await;
-    let keyring = Keyring::new(&encryption_key());
-    let settings = ApiSettings {
+/// The settings of a test app: the test secrets, the admin token, the simulator allowed on
+/// every port of 127.0.0.1, quick Odoo calls, and `limits`.
+pub fn test_settings(limits: ApiLimits) -> ApiSettings {
+    ApiSettings {
         jwt_secret: SecretString::from(JWT_SECRET.to_string()),
-        keyring: keyring.clone(),
-        admin_token: options
-            .admin_token
-            .map(|t| SecretString::from(t.to_string())),
-        allowed_private_hosts: options.allowed_private_hosts,
+        keyring: Keyring::new(&encryption_key()),
+        admin_token: Some(SecretString::from(ADMIN_TOKEN.to_string())),
+        allowed_private_hosts: vec!["127.0.0.1:*".into()],
         cors_allowed_origins: vec![CORS_ORIGIN.into()],
         odoo_client: ClientSettings {
             call_delay: Duration::ZERO,
@@ -160,6 +172,20 @@ pub async fn spawn_with(options: Options) -> TestApp {
         },
         body_limit: api::settings::DEFAULT_BODY_LIMIT,
         status_poll_interval: Duration::from_millis(100),
+        limits,
+    }
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    capture_logs();
+    let (store, backing) = store_for(options.backend).await;
+    let keyring = Keyring::new(&encryption_key());
+    let settings = ApiSettings {
+        admin_token: options
+            .admin_token
+            .map(|t| SecretString::from(t.to_string())),
+        allowed_private_hosts: options.allowed_private_hosts,
+        ..test_settings(options.limits)
     };
     let app = Application::build_with_queue(
         settings,

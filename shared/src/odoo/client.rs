@@ -14,6 +14,7 @@ use super::connection::ConnectionInfo;
 use super::domain::{Context, Domain, Op};
 use super::pacer::Pacer;
 use super::paging::{page_too_big, PageAnswer, PageSizer};
+use super::redact::Redactor;
 use super::transport::{CallTarget, Protocol, Wire};
 use super::version::ServerVersion;
 use super::xmlrpc::Limits;
@@ -186,7 +187,8 @@ impl OdooClient {
         settings: &ClientSettings,
         remembered: Option<Protocol>,
     ) -> Result<Self, OdooError> {
-        let wire = Wire::new(http, info.url.clone(), settings.limits);
+        let redactor = Redactor::new(info.credential.expose());
+        let wire = Wire::new(http, info.url.clone(), settings.limits, redactor);
         let mut client = OdooClient {
             wire,
             info,
@@ -236,6 +238,13 @@ impl OdooClient {
         &self.info
     }
 
+    /// `error` with the secret scrubbed out. Wire errors already are; this covers the
+    /// errors this file makes from answers that came back in an unexpected shape (they
+    /// quote the answer, which a hostile server can fill with what it was sent).
+    fn scrub(&self, error: OdooError) -> OdooError {
+        self.wire.redactor().error(error)
+    }
+
     fn target<'a>(&'a self, model: Option<&'a str>) -> CallTarget<'a> {
         CallTarget {
             db: self.info.db.as_str(),
@@ -283,7 +292,7 @@ impl OdooClient {
                 }
             })
             .await?;
-        ServerVersion::from_answer(&answer)
+        ServerVersion::from_answer(&answer).map_err(|e| self.scrub(e))
     }
 
     /// Logs in and returns the uid. `authenticate` answers `False` for a wrong secret.
@@ -334,9 +343,9 @@ impl OdooClient {
         match answer {
             Value::Number(n) => n.as_i64().filter(|uid| *uid > 0).ok_or_else(refused),
             Value::Bool(false) | Value::Null => Err(refused()),
-            other => Err(OdooError::Protocol(format!(
+            other => Err(self.scrub(OdooError::Protocol(format!(
                 "authenticate answered {other} instead of a user id"
-            ))),
+            )))),
         }
     }
 
@@ -483,7 +492,9 @@ impl OdooClient {
             .execute_on_domain(model, "search_count", domain, kwargs)
             .await?;
         answer.as_u64().ok_or_else(|| {
-            OdooError::Protocol(format!("search_count answered {answer} instead of a count"))
+            self.scrub(OdooError::Protocol(format!(
+                "search_count answered {answer} instead of a count"
+            )))
         })
     }
 
@@ -498,7 +509,7 @@ impl OdooClient {
         let answer = self
             .execute_on_domain(model, "search", domain, kwargs)
             .await?;
-        match answer {
+        let ids: Result<Vec<i64>, OdooError> = match answer {
             Value::Array(items) => items
                 .iter()
                 .map(|v| {
@@ -509,7 +520,8 @@ impl OdooClient {
             other => Err(OdooError::Protocol(format!(
                 "search answered {other} instead of a list of ids"
             ))),
-        }
+        };
+        ids.map_err(|e| self.scrub(e))
     }
 
     /// Matching records with the named fields (plus `id`), as Odoo returned them.
@@ -523,7 +535,7 @@ impl OdooClient {
         let answer = self
             .execute_on_domain(model, "search_read", domain, kwargs)
             .await?;
-        records_of(answer)
+        records_of(answer).map_err(|e| self.scrub(e))
     }
 
     /// This server's page size, adapted to its answers (see [`PageSizer`]).
@@ -556,7 +568,7 @@ impl OdooClient {
         // The politeness wait is included: at most `API_CALL_DELAY_MS`, small beside what
         // makes an answer slow.
         let elapsed = started.elapsed();
-        let records = records_of(answer)?;
+        let records = records_of(answer).map_err(|e| self.scrub(e))?;
         // The first record's size times the count: close enough to tell a large answer,
         // for a fraction of the cost of encoding them all again.
         let bytes = records
@@ -634,7 +646,7 @@ impl OdooClient {
         };
         groups
             .iter()
-            .map(|group| parse_group(group, field, &groupby))
+            .map(|group| parse_group(group, field, &groupby).map_err(|e| self.scrub(e)))
             .collect()
     }
 

@@ -2,8 +2,9 @@
 //! (transient, rate limited), stop the tenant with a clear state (authentication, access,
 //! missing model), or fail the attempt (server fault, protocol error).
 //!
-//! No variant ever carries a secret: messages come from Odoo's answers and our own text, and
-//! requests never put the password or API key in a URL.
+//! No variant ever carries a secret: requests never put the password or API key in a URL,
+//! and messages made from Odoo's answers (which may quote what they were sent) are scrubbed
+//! by the connection's `Redactor` (see `redact.rs`) before they become an error.
 
 use std::fmt;
 use std::time::Duration;

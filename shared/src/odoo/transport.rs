@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::connection::OdooUrl;
 use super::error::{classify_fault, classify_odoo_exception, summarize_server_message};
+use super::redact::Redactor;
 use super::xmlrpc::{self, Limits, MethodResponse};
 use super::{OdooError, TransientKind};
 
@@ -62,26 +63,82 @@ pub(crate) struct CallTarget<'a> {
     pub model: Option<&'a str>,
 }
 
-/// The HTTP side shared by the three protocols.
+/// The HTTP side shared by the three protocols. Every error it returns has been through
+/// the connection's [`Redactor`]: Odoo's error texts are scrubbed before they are
+/// summarised (a cut could otherwise leave half a secret behind), and the finished error
+/// once more, so no message made from an answer can carry the secret.
 pub(crate) struct Wire {
     http: reqwest::Client,
     url: OdooUrl,
     limits: Limits,
     next_id: AtomicU64,
+    redactor: Redactor,
 }
 
 impl Wire {
-    pub fn new(http: reqwest::Client, url: OdooUrl, limits: Limits) -> Self {
+    pub fn new(http: reqwest::Client, url: OdooUrl, limits: Limits, redactor: Redactor) -> Self {
         Wire {
             http,
             url,
             limits,
             next_id: AtomicU64::new(1),
+            redactor,
         }
     }
 
-    /// An XML-RPC call on `/xmlrpc/2/<service>`.
+    /// The redactor of this connection's secret.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// An XML-RPC call on `/xmlrpc/2/<service>`, its error scrubbed.
     pub async fn xmlrpc(
+        &self,
+        service: &str,
+        method: &str,
+        params: &[Value],
+        target: CallTarget<'_>,
+    ) -> Result<Value, OdooError> {
+        self.xmlrpc_call(service, method, params, target)
+            .await
+            .map_err(|e| self.redactor.error(e))
+    }
+
+    /// A JSON-RPC call on `/jsonrpc`, its error scrubbed.
+    pub async fn jsonrpc(
+        &self,
+        service: &str,
+        method: &str,
+        args: &[Value],
+        target: CallTarget<'_>,
+    ) -> Result<Value, OdooError> {
+        self.jsonrpc_call(service, method, args, target)
+            .await
+            .map_err(|e| self.redactor.error(e))
+    }
+
+    /// A JSON-2 call, its error scrubbed.
+    pub async fn json2(
+        &self,
+        model: &str,
+        method: &str,
+        body: &Value,
+        api_key: &str,
+        target: CallTarget<'_>,
+    ) -> Result<Value, OdooError> {
+        self.json2_call(model, method, body, api_key, target)
+            .await
+            .map_err(|e| self.redactor.error(e))
+    }
+
+    /// `GET /web/version`, its error scrubbed.
+    pub async fn web_version(&self) -> Result<Value, OdooError> {
+        self.web_version_call()
+            .await
+            .map_err(|e| self.redactor.error(e))
+    }
+
+    async fn xmlrpc_call(
         &self,
         service: &str,
         method: &str,
@@ -104,7 +161,7 @@ impl Wire {
             Ok(MethodResponse::Success(value)) => Ok(value.into()),
             Ok(MethodResponse::Fault(fault)) => Err(classify_fault(
                 fault.code,
-                &fault.message,
+                &self.redactor.text(&fault.message),
                 target.model,
                 target.db,
             )),
@@ -112,8 +169,7 @@ impl Wire {
         }
     }
 
-    /// A JSON-RPC call on `/jsonrpc`.
-    pub async fn jsonrpc(
+    async fn jsonrpc_call(
         &self,
         service: &str,
         method: &str,
@@ -139,7 +195,7 @@ impl Wire {
         let mut answer: Value = serde_json::from_slice(&bytes)
             .map_err(|e| OdooError::Protocol(format!("JSON-RPC answer is not JSON: {e}")))?;
         if let Some(error) = answer.get("error") {
-            return Err(classify_json_error(error, target));
+            return Err(classify_json_error(error, target, &self.redactor));
         }
         match answer.get_mut("result") {
             Some(result) => Ok(result.take()),
@@ -150,7 +206,7 @@ impl Wire {
     }
 
     /// A JSON-2 call: `POST /json/2/<model>/<method>` with named arguments.
-    pub async fn json2(
+    async fn json2_call(
         &self,
         model: &str,
         method: &str,
@@ -176,11 +232,11 @@ impl Wire {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| OdooError::Protocol(format!("JSON-2 answer is not JSON: {e}")));
         }
-        Err(classify_json2_error(status, &bytes, target))
+        Err(classify_json2_error(status, &bytes, target, &self.redactor))
     }
 
     /// `GET /web/version`: `{"version_info": [...], "version": "19.0"}` on recent servers.
-    pub async fn web_version(&self) -> Result<Value, OdooError> {
+    async fn web_version_call(&self) -> Result<Value, OdooError> {
         let response = self
             .http
             .get(self.url.endpoint("/web/version"))
@@ -309,7 +365,7 @@ async fn read_body(mut response: Response, max: usize) -> Result<Vec<u8>, OdooEr
 }
 
 /// JSON-RPC's `{"code": 200, "message": "Odoo Server Error", "data": {"name", "message"}}`.
-fn classify_json_error(error: &Value, target: CallTarget<'_>) -> OdooError {
+fn classify_json_error(error: &Value, target: CallTarget<'_>, redactor: &Redactor) -> OdooError {
     let data = error.get("data");
     let name = data
         .and_then(|d| d.get("name"))
@@ -320,12 +376,17 @@ fn classify_json_error(error: &Value, target: CallTarget<'_>) -> OdooError {
         .and_then(Value::as_str)
         .or_else(|| error.get("message").and_then(Value::as_str))
         .unwrap_or("unknown error");
-    classify_odoo_exception(name, message, target.model, target.db)
+    classify_odoo_exception(name, &redactor.text(message), target.model, target.db)
 }
 
 /// JSON-2 errors: a real status and `{name, message, arguments, context, debug}`, or on some
 /// versions a bare string.
-fn classify_json2_error(status: StatusCode, body: &[u8], target: CallTarget<'_>) -> OdooError {
+fn classify_json2_error(
+    status: StatusCode,
+    body: &[u8],
+    target: CallTarget<'_>,
+    redactor: &Redactor,
+) -> OdooError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let (name, message) = match &parsed {
         Some(Value::Object(map)) => (
@@ -336,11 +397,13 @@ fn classify_json2_error(status: StatusCode, body: &[u8], target: CallTarget<'_>)
         _ => ("", ""),
     };
     let message = if message.is_empty() {
-        // A body that is neither shape is likely an HTML page from a proxy or an old server.
-        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-        summarize_server_message(&text)
+        // A body that is neither shape is likely an HTML page from a proxy or an old server;
+        // scrubbed whole before the cut, which could split a secret.
+        let text = redactor.text(&String::from_utf8_lossy(body));
+        let cut: String = text.chars().take(300).collect();
+        summarize_server_message(&cut)
     } else {
-        message.to_string()
+        redactor.text(message)
     };
     match status.as_u16() {
         401 => OdooError::AuthenticationFailed {
@@ -385,34 +448,65 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_quoted_across_the_cut_of_an_html_page_leaves_no_part_behind() {
+        let target = CallTarget {
+            db: "demo",
+            model: Some("res.partner"),
+        };
+        let secret = "k3y-0f-f0rty-ch4racters-that-must-not-leak";
+        // The secret starts at character 285 and crosses the 300-character cut; the marker fits.
+        let page = format!("<html>{} key={secret}</html>", "x".repeat(274));
+        let r = Redactor::new(secret);
+        let error = classify_json2_error(StatusCode::NOT_FOUND, page.as_bytes(), target, &r);
+        let text = error.to_string();
+        assert!(!text.contains("k3y-0f"), "{text}");
+        assert!(text.contains(crate::odoo::REDACTED), "{text}");
+    }
+
+    #[test]
+    fn faults_and_json_rpc_errors_quoting_the_secret_are_scrubbed() {
+        let target = CallTarget {
+            db: "demo",
+            model: Some("res.partner"),
+        };
+        let r = Redactor::new("pa&ss\"word");
+        let error = json!({"code": 200, "message": "Odoo Server Error",
+            "data": {"name": "odoo.exceptions.UserError", "message": "bad pa&ss\"word"}});
+        let text = classify_json_error(&error, target, &r).to_string();
+        assert!(!text.contains("pa&ss"), "{text}");
+        assert!(text.contains(crate::odoo::REDACTED), "{text}");
+    }
+
+    #[test]
     fn json2_error_bodies_are_classified() {
         let target = CallTarget {
             db: "demo",
             model: Some("res.partner"),
         };
+        let r = Redactor::default();
         let body = br#"{"name": "werkzeug.exceptions.Unauthorized", "message": "Invalid apikey", "arguments": ["Invalid apikey", 401], "context": {}, "debug": ""}"#;
         assert!(matches!(
-            classify_json2_error(StatusCode::UNAUTHORIZED, body, target),
+            classify_json2_error(StatusCode::UNAUTHORIZED, body, target, &r),
             OdooError::AuthenticationFailed { .. }
         ));
         let body = br#"{"name": "werkzeug.exceptions.NotFound", "message": "the model 'no.such.model' does not exist"}"#;
         assert!(matches!(
-            classify_json2_error(StatusCode::NOT_FOUND, body, target),
+            classify_json2_error(StatusCode::NOT_FOUND, body, target, &r),
             OdooError::MissingModel { .. }
         ));
         let body = br#"{"name": "builtins.ValueError", "message": "Invalid field res.partner.x in condition ('x', '=', 1)"}"#;
         assert!(matches!(
-            classify_json2_error(StatusCode::INTERNAL_SERVER_ERROR, body, target),
+            classify_json2_error(StatusCode::INTERNAL_SERVER_ERROR, body, target, &r),
             OdooError::InvalidField { .. }
         ));
         let body = br#""Invalid apikey""#;
         assert!(matches!(
-            classify_json2_error(StatusCode::UNAUTHORIZED, body, target),
+            classify_json2_error(StatusCode::UNAUTHORIZED, body, target, &r),
             OdooError::AuthenticationFailed { .. }
         ));
         let body = b"<html>Not Found</html>";
         assert!(matches!(
-            classify_json2_error(StatusCode::NOT_FOUND, body, target),
+            classify_json2_error(StatusCode::NOT_FOUND, body, target, &r),
             OdooError::ApiUnavailable { .. }
         ));
     }

@@ -7,8 +7,8 @@ use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 use crate::dashboard::{
-    Activity, ContactFigures, Counts, DashboardBody, EmployeeFigures, InvoiceFigures,
-    ModuleFigures, MonthRevenue, SalesFigures,
+    Activity, BalanceFigures, ContactFigures, Counts, DashboardBody, DocumentTally,
+    EmployeeFigures, InvoiceFigures, ModuleFigures, MonthRevenue, OpenDocuments, SalesFigures,
 };
 use crate::error::ErrorBody;
 use crate::operator::{ActionResult, BatchFailure, TenantDetail, TenantPage, TenantSummary};
@@ -115,7 +115,8 @@ impl Modify for Security {
     components(schemas(
         ErrorBody, SaveConnectionRequest, SaveConnectionResponse, StatusBody, ProgressBody,
         StatusError, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
-        ContactFigures, EmployeeFigures, Counts, MonthRevenue, Activity, RecordsPage,
+        BalanceFigures, OpenDocuments, DocumentTally, ContactFigures, EmployeeFigures, Counts,
+        MonthRevenue, Activity, RecordsPage,
         TenantPage, TenantSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,
         QueueDepth, DeadJobs, DeadJob, DrainResult,
     )),

@@ -606,6 +606,8 @@ mod tests {
     }
 
     #[test]
+    // figment::Jail's closure returns figment's own (large) error type.
+    #[allow(clippy::result_large_err)]
     fn queue_settings_come_from_a_toml_file_and_the_environment_wins() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("odoo-sync.toml");

@@ -17,7 +17,7 @@ use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 use sim::{DatabaseSpec, Simulator, UserSpec};
 
 use super::session::run_until_idle;
-use super::sync::print_summary;
+use super::summary::print_summary;
 
 const DEMO_API_KEY: &str = "demo-api-key-0123456789";
 

@@ -7,6 +7,7 @@ pub mod scheduler;
 pub mod session;
 pub mod standalone;
 pub mod store;
+pub mod summary;
 pub mod sync;
 pub mod worker;
 

@@ -26,6 +26,7 @@ pub mod ssrf;
 pub mod startup;
 pub mod state;
 pub mod status;
+pub mod warning;
 
 pub use settings::ApiSettings;
 pub use startup::{router, Application};

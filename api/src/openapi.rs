@@ -18,6 +18,7 @@ use crate::routes::connection::{SaveConnectionRequest, SaveConnectionResponse};
 use crate::routes::health::HealthBody;
 use crate::routes::records::RecordsPage;
 use crate::status::{ProgressBody, StatusBody, StatusError};
+use crate::warning::WarningBody;
 
 /// What the derive cannot say about the save-connection body: exactly one of `password`
 /// and `apiKey`. Without it the document promises that a body with both (or neither) is
@@ -114,7 +115,7 @@ impl Modify for Security {
     ),
     components(schemas(
         ErrorBody, SaveConnectionRequest, SaveConnectionResponse, StatusBody, ProgressBody,
-        StatusError, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
+        StatusError, WarningBody, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
         BalanceFigures, OpenDocuments, DocumentTally, ContactFigures, EmployeeFigures, Counts,
         MonthRevenue, Activity, RecordsPage,
         TenantPage, TenantSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,

@@ -10,3 +10,4 @@ pub mod money;
 pub mod odoo;
 pub mod store;
 pub mod sync;
+pub mod warnings;

@@ -128,7 +128,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for n in 0..3 {
         db.create(
             "sale.order",
-            json!({"name": format!("S-DEMO-{n}"), "state": "sale", "amount_total": 100.0 * f64::from(n + 1)}),
+            json!({"name": format!("S-DEMO-{n}"), "state": "sale", "amount_total": 100.0 * f64::from(n + 1),
+                "currency_id": [1, "USD"]}),
         )?;
     }
     engine

@@ -1,6 +1,7 @@
 //! `odoo-sync sync` as a user runs it: the real binary against the simulator, into a SQLite
 //! store: the initial sync, an incremental pass on a second run, deletions with
-//! `--reconcile`, and clear failures (refused credentials, bad store) that print no secret.
+//! `--reconcile`, which protocol it chose and why, and clear failures (refused credentials,
+//! bad store) that print no secret.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,13 +15,20 @@ use sim::{DatabaseSpec, SimServer, Simulator, UserSpec};
 
 const PASSWORD: &str = "s3cret-admin-password";
 
+const API_KEY: &str = "cli-test-api-key";
+
 async fn simulator() -> (Simulator, SimServer) {
+    simulator_of(17, 1_500).await
+}
+
+/// A simulator with database `acme` of `version`: admin with [`PASSWORD`] and [`API_KEY`].
+async fn simulator_of(version: u32, records: usize) -> (Simulator, SimServer) {
     let sim = Simulator::new();
-    let mut spec = DatabaseSpec::new("acme", 17);
-    let mut admin = UserSpec::admin();
+    let mut spec = DatabaseSpec::new("acme", version);
+    let mut admin = UserSpec::admin().with_api_key(API_KEY);
     admin.password = PASSWORD.into();
     spec.users = vec![admin];
-    spec.data.records = 1_500;
+    spec.data.records = records;
     spec.data.days = 20;
     sim.add_database(spec).expect("database");
     let server = sim.serve("127.0.0.1:0").await.expect("serve");
@@ -29,6 +37,17 @@ async fn simulator() -> (Simulator, SimServer) {
 
 /// Runs `odoo-sync sync` with the given extra arguments; returns (success, stdout, stderr).
 fn sync(url: &str, password: &str, store: &Path, extra: &[&str]) -> (bool, String, String) {
+    sync_with(url, ("ODOO_PASSWORD", password), store, extra)
+}
+
+/// Runs `odoo-sync sync` with the secret in the given variable (`ODOO_PASSWORD` or
+/// `ODOO_API_KEY`).
+fn sync_with(
+    url: &str,
+    (variable, secret): (&str, &str),
+    store: &Path,
+    extra: &[&str],
+) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
         .args([
             "sync", "--url", url, "--db", "acme", "--login", "admin", "--tenant", "t1",
@@ -36,10 +55,11 @@ fn sync(url: &str, password: &str, store: &Path, extra: &[&str]) -> (bool, Strin
         .arg("--store")
         .arg(format!("sqlite://{}", store.display()))
         .args(extra)
-        .env("ODOO_PASSWORD", password)
+        .env_remove("ODOO_PASSWORD")
+        .env_remove("ODOO_API_KEY")
+        .env(variable, secret)
         .env("API_CALL_DELAY_MS", "0")
         .env("LIMIT_PER_CALL", "100")
-        .env_remove("ODOO_API_KEY")
         .output()
         .expect("run odoo-sync");
     (
@@ -116,6 +136,69 @@ async fn initial_then_incremental_then_reconcile() {
         .first()
         .is_some_and(|r| r.odoo_id == gone && r.deleted_at.is_some()));
     server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prints_the_protocol_it_chose_and_why() {
+    let cases = [
+        (
+            17,
+            ("ODOO_API_KEY", API_KEY),
+            "Protocol: xmlrpc (JSON-2 not offered by Odoo 17.0: GET /web/version answered 404 Not Found)",
+        ),
+        (
+            19,
+            ("ODOO_API_KEY", API_KEY),
+            "Protocol: json2 (Odoo 19.0 with an API key)",
+        ),
+        (
+            19,
+            ("ODOO_PASSWORD", PASSWORD),
+            "Protocol: xmlrpc (Odoo 19.0 offers JSON-2, but JSON-2 takes only API keys and a password was given)",
+        ),
+    ];
+    for (version, secret, said) in cases {
+        let (_sim, server) = simulator_of(version, 200).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("acme.sqlite3");
+        let url = server.url();
+        let secret = (secret.0.to_string(), secret.1.to_string());
+        let (ok, out, err) = tokio::task::spawn_blocking({
+            let (url, path, secret) = (url.clone(), path.clone(), secret.clone());
+            move || sync_with(&url, (&secret.0, &secret.1), &path, &[])
+        })
+        .await
+        .expect("join");
+        assert!(ok, "Odoo {version}: sync failed:\n{out}\n{err}");
+        assert!(
+            err.lines().any(|l| l == said),
+            "Odoo {version}: want {said:?} in\n{err}"
+        );
+        // What it chose is what the engine used and stored.
+        let store = open(&path).await;
+        let state = store
+            .tenant(&TenantId::parse("t1").expect("id"))
+            .await
+            .expect("state")
+            .expect("tenant");
+        let chosen = said.split_whitespace().nth(1).expect("protocol word");
+        assert_eq!(state.protocol.as_deref(), Some(chosen));
+
+        // A later run says it goes on with what the first one found.
+        let (ok, out, err) = tokio::task::spawn_blocking({
+            let (url, path) = (url.clone(), path.clone());
+            move || sync_with(&url, (&secret.0, &secret.1), &path, &[])
+        })
+        .await
+        .expect("join");
+        assert!(ok, "Odoo {version}: second run failed:\n{out}\n{err}");
+        let again = format!(
+            "Protocol: {chosen} (Odoo {version}.0; the protocol this tenant's earlier syncs found)"
+        );
+        assert!(err.lines().any(|l| l == again), "want {again:?} in\n{err}");
+        assert!(!err.contains(API_KEY) && !out.contains(API_KEY));
+        server.shutdown().await.expect("shutdown");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,20 @@
 //! A tenant's dashboard figures, computed from the mirror in one paged pass per module
 //! (memory stays flat whatever the tenant's size): sales by state and the last 12 months'
-//! revenue, open and overdue customer invoices, companies and persons, employees by
-//! department, the most recently changed records and when the mirror was last written.
+//! revenue, receivables and payables (open and overdue), companies and persons, employees
+//! by department, the most recently changed records and when the mirror was last written.
+//! Money is per currency and rounded to each currency's minor unit; what an invoice or a
+//! sale means is [`shared::figures`]' business, this module only shapes the JSON.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use shared::figures::{
+    date_field, is_confirmed_sale, sale_total, Balance, InvoiceMoney, Items, Tally,
+};
 use shared::modules::Module;
+use shared::money::{rounded, PerCurrency};
 use shared::store::{SharedStore, StoreError, StoredRecord, TenantId};
 use utoipa::ToSchema;
 
@@ -18,8 +24,6 @@ use crate::status::rfc3339;
 const PAGE: u32 = 1000;
 /// Entries of `recentActivity`.
 const RECENT: usize = 10;
-/// Sales order states that count as revenue.
-const CONFIRMED: [&str; 2] = ["sale", "done"];
 
 /// Counts every module has.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -41,8 +45,13 @@ pub struct MonthRevenue {
     pub month: String,
     /// Confirmed orders (`sale`, `done`) dated in the month.
     pub orders: u64,
-    /// Their `amountTotal`, summed (currencies are not converted).
+    /// Deprecated: their `amountTotal` with every currency added together (not an amount of
+    /// money when there are several); read `byCurrency`.
+    #[schema(deprecated)]
     pub amount: f64,
+    /// Their `amountTotal` per ISO 4217 currency code, rounded to the currency's minor unit.
+    #[schema(example = json!({"USD": 1250.5, "GBP": 300.0}))]
+    pub by_currency: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -52,10 +61,48 @@ pub struct SalesFigures {
     pub counts: Counts,
     /// Orders by `state` (`draft`, `sent`, `sale`, `done`, `cancel`).
     pub by_state: BTreeMap<String, u64>,
-    /// `amountTotal` of every order not cancelled.
+    /// Deprecated: `amountTotal` of every order not cancelled with every currency added
+    /// together; read `totalByCurrency`.
+    #[schema(deprecated)]
     pub total_amount: f64,
+    /// `amountTotal` of every order not cancelled, per ISO 4217 currency code, rounded to
+    /// the currency's minor unit.
+    #[schema(example = json!({"USD": 1382227.64, "GBP": 5120.0}))]
+    pub total_by_currency: BTreeMap<String, f64>,
     /// The last 12 months, oldest first, the current month last.
     pub revenue_by_month: Vec<MonthRevenue>,
+}
+
+/// A number of documents and their amount due (`amountResidual`), in one currency.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentTally {
+    pub count: u64,
+    pub amount: f64,
+}
+
+/// Open (or overdue) documents of one side in one currency.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenDocuments {
+    /// What is owed: `invoices` + `receipts` − `refunds`.
+    pub amount: f64,
+    /// Customer invoices (`out_invoice`) or vendor bills (`in_invoice`).
+    pub invoices: DocumentTally,
+    /// Credit notes (`out_refund`) or vendor refunds (`in_refund`).
+    pub refunds: DocumentTally,
+    /// Sales (`out_receipt`) or purchase (`in_receipt`) receipts.
+    pub receipts: DocumentTally,
+}
+
+/// Receivables or payables in one currency.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceFigures {
+    /// Posted, not paid, with an amount still due.
+    pub open: OpenDocuments,
+    /// The open ones due before today (UTC).
+    pub overdue: OpenDocuments,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -64,13 +111,27 @@ pub struct InvoiceFigures {
     #[serde(flatten)]
     pub counts: Counts,
     pub by_state: BTreeMap<String, u64>,
-    /// Posted customer invoices with an amount still due.
+    /// Documents by `moveType` (`out_invoice`, `out_refund`, `in_invoice`, `in_refund`,
+    /// `out_receipt`, `in_receipt`).
+    pub by_move_type: BTreeMap<String, u64>,
+    /// Open customer invoices (`out_invoice`, every currency).
     pub open_count: u64,
-    /// Their `amountResidual`, summed.
+    /// Deprecated: their `amountResidual` with every currency added together; read
+    /// `receivables`.
+    #[schema(deprecated)]
     pub open_amount: f64,
-    /// The open ones whose due date has passed.
+    /// The open customer invoices whose due date has passed.
     pub overdue_count: u64,
+    /// Deprecated: their `amountResidual` with every currency added together; read
+    /// `receivables`.
+    #[schema(deprecated)]
     pub overdue_amount: f64,
+    /// What customers owe, per ISO 4217 currency code: customer invoices and sales receipts
+    /// minus credit notes. Amounts are rounded to the currency's minor unit.
+    pub receivables: BTreeMap<String, BalanceFigures>,
+    /// What the company owes, per currency: vendor bills and purchase receipts minus vendor
+    /// refunds.
+    pub payables: BTreeMap<String, BalanceFigures>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -157,14 +218,32 @@ fn text<'a>(doc: &'a Value, field: &str) -> Option<&'a str> {
     doc.get(field).and_then(Value::as_str)
 }
 
-fn number(doc: &Value, field: &str) -> f64 {
-    doc.get(field).and_then(Value::as_f64).unwrap_or(0.0)
+fn tally(code: &str, tally: &Tally) -> DocumentTally {
+    DocumentTally {
+        count: tally.count,
+        amount: rounded(code, tally.amount),
+    }
 }
 
-/// A date field as stored: `YYYY-MM-DD` (SQLite) or an RFC 3339 midnight (MongoDB).
-fn date(doc: &Value, field: &str) -> Option<NaiveDate> {
-    let text = text(doc, field)?;
-    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+fn documents(code: &str, items: &Items) -> OpenDocuments {
+    OpenDocuments {
+        amount: rounded(code, items.net()),
+        invoices: tally(code, &items.invoices),
+        refunds: tally(code, &items.refunds),
+        receipts: tally(code, &items.receipts),
+    }
+}
+
+fn balances(all: &BTreeMap<String, Balance>) -> BTreeMap<String, BalanceFigures> {
+    all.iter()
+        .map(|(code, b)| {
+            let figures = BalanceFigures {
+                open: documents(code, &b.open),
+                overdue: documents(code, &b.overdue),
+            };
+            (code.clone(), figures)
+        })
+        .collect()
 }
 
 /// Folds records into figures.
@@ -174,7 +253,10 @@ struct Builder {
     modules: ModuleFigures,
     /// `YYYY-MM` of the 12 months shown, oldest first.
     months: Vec<String>,
-    revenue: BTreeMap<String, (u64, f64)>,
+    /// Confirmed orders and their totals per `YYYY-MM`.
+    revenue: BTreeMap<String, (u64, PerCurrency)>,
+    sales_totals: PerCurrency,
+    invoice_money: InvoiceMoney,
     recent: Vec<Activity>,
     recent_dates: Vec<DateTime<Utc>>,
     last_synced: Option<DateTime<Utc>>,
@@ -201,6 +283,8 @@ impl Builder {
             modules: ModuleFigures::default(),
             months,
             revenue: BTreeMap::new(),
+            sales_totals: PerCurrency::default(),
+            invoice_money: InvoiceMoney::default(),
             recent: Vec::new(),
             recent_dates: Vec::new(),
             last_synced: None,
@@ -270,18 +354,18 @@ impl Builder {
 
     fn add_sale(&mut self, doc: &Value) {
         let state = text(doc, "state").unwrap_or("none");
-        let amount = number(doc, "amountTotal");
         let sales = self.modules.sales.get_or_insert_with(Default::default);
         *sales.by_state.entry(state.to_string()).or_default() += 1;
-        if state != "cancel" {
-            sales.total_amount += amount;
-        }
-        if CONFIRMED.contains(&state) {
-            if let Some(day) = date(doc, "dateOrder") {
+        let Some((currency, amount)) = sale_total(doc) else {
+            return;
+        };
+        self.sales_totals.add(currency, amount);
+        if is_confirmed_sale(doc) {
+            if let Some(day) = date_field(doc, "dateOrder") {
                 let month = format!("{:04}-{:02}", day.year(), day.month());
                 let slot = self.revenue.entry(month).or_default();
                 slot.0 += 1;
-                slot.1 += amount;
+                slot.1.add(currency, amount);
             }
         }
     }
@@ -290,22 +374,7 @@ impl Builder {
         let state = text(doc, "state").unwrap_or("none");
         let invoices = self.modules.invoices.get_or_insert_with(Default::default);
         *invoices.by_state.entry(state.to_string()).or_default() += 1;
-        // Customer invoices (`out_invoice`; the field is absent on some old versions).
-        let customer = text(doc, "moveType").is_none_or(|t| t == "out_invoice");
-        let posted = matches!(state, "posted" | "open");
-        let settled = matches!(
-            text(doc, "paymentState"),
-            Some("paid" | "in_payment" | "reversed")
-        );
-        let residual = number(doc, "amountResidual");
-        if customer && posted && !settled && residual > 0.0 {
-            invoices.open_count += 1;
-            invoices.open_amount += residual;
-            if date(doc, "invoiceDateDue").is_some_and(|due| due < self.today) {
-                invoices.overdue_count += 1;
-                invoices.overdue_amount += residual;
-            }
-        }
+        self.invoice_money.add(doc, self.today);
     }
 
     /// Keeps the [`RECENT`] newest records seen so far.
@@ -335,18 +404,37 @@ impl Builder {
 
     fn finish(mut self) -> DashboardBody {
         if let Some(sales) = &mut self.modules.sales {
+            sales.total_amount = self.sales_totals.mixed_total();
+            sales.total_by_currency = self.sales_totals.rounded();
             sales.revenue_by_month = self
                 .months
                 .iter()
                 .map(|month| {
-                    let (orders, amount) = self.revenue.get(month).copied().unwrap_or_default();
+                    let (orders, amounts) = self.revenue.remove(month).unwrap_or_default();
                     MonthRevenue {
                         month: month.clone(),
                         orders,
-                        amount,
+                        amount: amounts.mixed_total(),
+                        by_currency: amounts.rounded(),
                     }
                 })
                 .collect();
+        }
+        if let Some(invoices) = &mut self.modules.invoices {
+            let money = &self.invoice_money;
+            // The fields from before amounts were kept per currency: customer invoices only.
+            let (mut open, mut overdue) = (PerCurrency::default(), PerCurrency::default());
+            for (code, balance) in &money.receivables {
+                open.add(code, balance.open.invoices.amount);
+                overdue.add(code, balance.overdue.invoices.amount);
+                invoices.open_count += balance.open.invoices.count;
+                invoices.overdue_count += balance.overdue.invoices.count;
+            }
+            invoices.open_amount = open.mixed_total();
+            invoices.overdue_amount = overdue.mixed_total();
+            invoices.by_move_type = money.by_move_type.clone();
+            invoices.receivables = balances(&money.receivables);
+            invoices.payables = balances(&money.payables);
         }
         let mut recent: Vec<(DateTime<Utc>, Activity)> =
             self.recent_dates.into_iter().zip(self.recent).collect();
@@ -392,7 +480,7 @@ mod tests {
             &record(
                 1,
                 at(2024, 6, 1),
-                json!({"name": "S1", "state": "sale",
+                json!({"name": "S1", "state": "sale", "currencyName": "USD",
                 "amountTotal": 100.0, "dateOrder": "2024-06-01T10:00:00Z"}),
             ),
         );
@@ -410,7 +498,7 @@ mod tests {
             &record(
                 3,
                 at(2023, 1, 1),
-                json!({"state": "done", "amountTotal": 7.0,
+                json!({"state": "done", "amountTotal": 7.0, "currencyName": "GBP",
                 "dateOrder": "2023-01-01T00:00:00Z"}),
             ),
         );
@@ -419,7 +507,7 @@ mod tests {
             &record(
                 4,
                 at(2024, 6, 2),
-                json!({"state": "posted", "moveType": "out_invoice",
+                json!({"state": "posted", "moveType": "out_invoice", "currencyName": "USD",
                 "paymentState": "not_paid", "amountResidual": 30.0,
                 "invoiceDateDue": "2024-06-01"}),
             ),
@@ -429,7 +517,7 @@ mod tests {
             &record(
                 5,
                 at(2024, 6, 3),
-                json!({"state": "posted", "moveType": "out_invoice",
+                json!({"state": "posted", "moveType": "out_invoice", "currencyName": "USD",
                 "paymentState": "partial", "amountResidual": 20.0,
                 "invoiceDateDue": "2024-07-01T00:00:00Z"}),
             ),
@@ -439,7 +527,7 @@ mod tests {
             &record(
                 6,
                 at(2024, 6, 4),
-                json!({"state": "posted", "moveType": "in_invoice",
+                json!({"state": "posted", "moveType": "in_invoice", "currencyName": "EUR",
                 "amountResidual": 99.0}),
             ),
         );
@@ -459,6 +547,10 @@ mod tests {
         let sales = body.modules.sales.expect("sales");
         assert_eq!(sales.counts.records, 3);
         assert_eq!(sales.total_amount, 107.0);
+        assert_eq!(
+            sales.total_by_currency,
+            BTreeMap::from([("GBP".to_string(), 7.0), ("USD".to_string(), 100.0)])
+        );
         assert_eq!(sales.revenue_by_month.len(), 12);
         assert_eq!(sales.revenue_by_month[0].month, "2023-07");
         let june = sales.revenue_by_month.last().expect("june");
@@ -466,9 +558,14 @@ mod tests {
             (june.month.as_str(), june.orders, june.amount),
             ("2024-06", 1, 100.0)
         );
+        assert_eq!(june.by_currency["USD"], 100.0);
         let invoices = body.modules.invoices.expect("invoices");
         assert_eq!((invoices.open_count, invoices.open_amount), (2, 50.0));
         assert_eq!((invoices.overdue_count, invoices.overdue_amount), (1, 30.0));
+        let usd = &invoices.receivables["USD"];
+        assert_eq!((usd.open.amount, usd.overdue.amount), (50.0, 30.0));
+        assert_eq!(invoices.payables["EUR"].open.invoices.amount, 99.0);
+        assert_eq!(invoices.by_move_type["out_invoice"], 2);
         let contacts = body.modules.contacts.expect("contacts");
         assert_eq!((contacts.companies, contacts.persons), (1, 1));
         assert_eq!(

@@ -36,6 +36,7 @@ pub mod startup;
 pub mod state;
 pub mod status;
 pub mod status_watch;
+pub mod warning;
 
 pub use settings::ApiSettings;
 pub use startup::{router, Application};

@@ -7,8 +7,8 @@ use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 use crate::dashboard::{
-    Activity, ContactFigures, Counts, DashboardBody, EmployeeFigures, InvoiceFigures,
-    ModuleFigures, MonthRevenue, SalesFigures,
+    Activity, BalanceFigures, ContactFigures, Counts, DashboardBody, DocumentTally,
+    EmployeeFigures, InvoiceFigures, ModuleFigures, MonthRevenue, OpenDocuments, SalesFigures,
 };
 use crate::error::ErrorBody;
 use crate::operator::{
@@ -20,6 +20,7 @@ use crate::routes::connection::{SaveConnectionRequest, SaveConnectionResponse};
 use crate::routes::health::HealthBody;
 use crate::routes::records::RecordsPage;
 use crate::status::{ProgressBody, StatusBody, StatusError};
+use crate::warning::WarningBody;
 
 /// What the derive cannot say about the save-connection body: exactly one of `password`
 /// and `apiKey`. Without it the document promises that a body with both (or neither) is
@@ -117,8 +118,9 @@ impl Modify for Security {
     ),
     components(schemas(
         ErrorBody, SaveConnectionRequest, SaveConnectionResponse, StatusBody, ProgressBody,
-        StatusError, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
-        ContactFigures, EmployeeFigures, Counts, MonthRevenue, Activity, RecordsPage,
+        StatusError, WarningBody, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
+        BalanceFigures, OpenDocuments, DocumentTally, ContactFigures, EmployeeFigures, Counts,
+        MonthRevenue, Activity, RecordsPage,
         TenantPage, TenantSummary, ModuleSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,
         QueueDepth, DeadJobs, DeadJob, DrainResult,
     )),

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::scrub::StoredErrorScrubber;
 use crate::status::{rfc3339, ProgressBody, StatusError};
+use crate::warning::{warnings_of, WarningBody};
 
 /// Longest page of tenants.
 pub const MAX_PAGE: u32 = 200;
@@ -39,6 +40,8 @@ pub struct TenantSummary {
     pub retrying_batches: u64,
     pub odoo_version: Option<String>,
     pub protocol: Option<String>,
+    /// What to act on before the sync breaks (as in the tenant's status); empty for most.
+    pub warnings: Vec<WarningBody>,
     /// The worker holding the tenant, while its lease is live.
     pub worker: Option<String>,
     pub updated_at: String,
@@ -180,6 +183,7 @@ async fn summary(
     Ok(TenantSummary {
         user_id: id.to_string(),
         sync_status: state.sync_status.as_str().into(),
+        warnings: warnings_of(&state, connection.as_ref()),
         connection_info_available: connection.is_some(),
         paused: state
             .blocked

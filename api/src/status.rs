@@ -11,6 +11,7 @@ use shared::sync::SyncProgress;
 use utoipa::ToSchema;
 
 use crate::scrub::StoredErrorScrubber;
+use crate::warning::{warnings_of, WarningBody};
 
 /// The `progress` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -66,6 +67,11 @@ pub struct StatusBody {
     /// The Odoo version found by the last prepare, e.g. `17.0`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub odoo_version: Option<String>,
+    /// Present only when there is something to act on before the sync breaks, e.g.
+    /// `protocol_removed_in_odoo_20`: an Odoo 19 tenant synced over XML-RPC or JSON-RPC,
+    /// which Odoo 20 removes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<WarningBody>,
 }
 
 impl StatusBody {
@@ -96,6 +102,7 @@ pub async fn tenant_status(
             progress: SyncProgress::not_started().into(),
             error: None,
             odoo_version: None,
+            warnings: Vec::new(),
         });
     };
     let connection = store.connection(user_id).await?;
@@ -105,6 +112,7 @@ pub async fn tenant_status(
         SyncProgress::from_counts(&store.batch_counts(user_id, BatchKind::Initial).await?)
     };
     Ok(StatusBody {
+        warnings: warnings_of(&state, connection.as_ref()),
         connection_info_available: connection.is_some(),
         sync_status: state.sync_status.as_str().into(),
         progress: progress.into(),
@@ -149,6 +157,7 @@ mod tests {
             progress: SyncProgress::not_started().into(),
             error: None,
             odoo_version: None,
+            warnings: Vec::new(),
         };
         let mut other = body.clone();
         other.progress.total_batches = 3;

@@ -851,6 +851,46 @@ async fn a_blocked_tenant_shows_an_error_object() {
     assert!(!status.to_string().contains(ODOO_KEY));
 }
 
+#[tokio::test]
+async fn odoo_19_over_xml_rpc_warns_that_odoo_20_removes_it() {
+    let app = spawn(Backend::Sqlite).await;
+    let odoo = odoo_with(19, |spec| spec.data.records = 60).await;
+    // A password: JSON-2 takes only API keys, so the sync goes over XML-RPC.
+    let mut with_password = odoo.connection();
+    with_password["password"] = json!("admin");
+    with_password
+        .as_object_mut()
+        .expect("object")
+        .remove("apiKey");
+    json(app.save_connection("alice", &with_password).await, 200).await;
+    app.run_sync("alice").await;
+    // An API key: JSON-2.
+    json(app.save_connection("bob", &odoo.connection()).await, 200).await;
+    app.run_sync("bob").await;
+
+    let status = json(app.get("/odoo/status", "alice").await, 200).await;
+    assert_eq!(status["syncStatus"], "done", "{status}");
+    let warnings = status["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{status}");
+    assert_eq!(warnings[0]["code"], "protocol_removed_in_odoo_20");
+    let message = warnings[0]["message"].as_str().expect("message");
+    assert!(
+        message.contains("version 20") && message.contains("API key"),
+        "{message}"
+    );
+
+    let status = json(app.get("/odoo/status", "bob").await, 200).await;
+    assert_eq!(status["syncStatus"], "done", "{status}");
+    assert!(status.get("warnings").is_none(), "{status}");
+
+    let alice = json(app.admin(Method::GET, "/admin/tenants/alice").await, 200).await;
+    assert_eq!(alice["protocol"], "xmlrpc");
+    assert_eq!(alice["warnings"][0]["code"], "protocol_removed_in_odoo_20");
+    let bob = json(app.admin(Method::GET, "/admin/tenants/bob").await, 200).await;
+    assert_eq!(bob["protocol"], "json2");
+    assert_eq!(bob["warnings"], json!([]));
+}
+
 // ---------------------------------------------------------------------------------------------
 // operators
 

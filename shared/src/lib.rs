@@ -6,6 +6,8 @@ pub mod crypto;
 pub mod figures;
 pub mod mirror;
 pub mod modules;
+pub mod money;
 pub mod odoo;
 pub mod store;
 pub mod sync;
+pub mod warnings;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use shared::modules::{EmployeeAccess, Module};
 use shared::odoo::{
-    ClientSettings, ConnectionInfo, Context, Credential, Domain, Granularity, OdooClient,
-    OdooError, Op, Protocol, RetryPolicy, SearchOptions, TransientKind,
+    ClientSettings, ConnectionInfo, Context, Credential, Domain, Granularity, NoJson2, OdooClient,
+    OdooError, Op, Protocol, ProtocolReason, RetryPolicy, SearchOptions, TransientKind,
 };
 use sim::{App, DatabaseSpec, FaultKind, FaultRule, SimServer, Simulator, Trigger, UserSpec};
 
@@ -228,9 +228,49 @@ async fn protocol_detection_falls_back() {
         Protocol::XmlRpc,
         "a password cannot use JSON-2"
     );
+    assert_eq!(
+        client.protocol_choice().reason,
+        ProtocolReason::XmlRpcFallback(NoJson2::PasswordGiven)
+    );
+    let client = connect(&fx, admin_key(), None).await.expect("connect");
+    assert_eq!(
+        client.protocol_choice().reason,
+        ProtocolReason::Json2Available
+    );
     let fx = start(17, 50).await;
     let client = connect(&fx, admin_key(), None).await.expect("connect");
     assert_eq!(client.protocol(), Protocol::XmlRpc, "no JSON-2 before 19");
+    // 17.0 has no /web/version: Odoo's 404 page, as captured.
+    let choice = client.protocol_choice();
+    assert_eq!(
+        choice.reason,
+        ProtocolReason::XmlRpcFallback(NoJson2::NotOffered {
+            answer: "GET /web/version answered 404 Not Found".into()
+        }),
+        "{choice}"
+    );
+    assert_eq!(choice.version.major, 17);
+    let remembered = connect(&fx, admin_key(), Some(Protocol::XmlRpc))
+        .await
+        .expect("connect");
+    assert_eq!(
+        remembered.protocol_choice().reason,
+        ProtocolReason::Remembered
+    );
+    // Detection alone logs in nowhere.
+    let before = fx.sim.db("acme").expect("db").stats().get("authenticate");
+    let detected = OdooClient::detect(
+        reqwest::Client::new(),
+        client.connection().clone(),
+        &quick_settings(),
+    )
+    .await
+    .expect("detect");
+    assert_eq!(detected, choice);
+    assert_eq!(
+        fx.sim.db("acme").expect("db").stats().get("authenticate"),
+        before
+    );
     let err = connect(&fx, admin_password(), Some(Protocol::Json2))
         .await
         .expect_err("JSON-2 with a password");

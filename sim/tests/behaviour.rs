@@ -863,3 +863,91 @@ async fn generation_is_deterministic() {
     assert_eq!(a, b);
     assert!(a.iter().map(Vec::len).sum::<usize>() >= 2000);
 }
+
+#[tokio::test]
+async fn versions_before_19_answer_like_the_captured_17() {
+    for version in [12, 13, 14, 16, 17, 18, 19] {
+        let h = start(spec(&format!("v{version}"), version, 20)).await;
+        let modern = version >= 19;
+        // No /web/version and no JSON-2 before 19: Odoo's HTML 404 page.
+        let web = h
+            .http
+            .get(format!("{}/web/version", h.server.url()))
+            .send()
+            .await
+            .expect("send");
+        let json2 = h
+            .http
+            .post(format!(
+                "{}/json/2/res.partner/search_count",
+                h.server.url()
+            ))
+            .header("Authorization", format!("bearer {KEY}"))
+            .json(&json!({"domain": []}))
+            .send()
+            .await
+            .expect("send");
+        for (what, resp) in [("/web/version", web), ("/json/2", json2)] {
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if modern {
+                assert_eq!(resp.status().as_u16(), 200, "{version} {what}");
+            } else {
+                assert_eq!(resp.status().as_u16(), 404, "{version} {what}");
+                assert_eq!(content_type, "text/html;charset=utf-8", "{version} {what}");
+            }
+        }
+        // Python's XML declaration before 19, Odoo's own from 19.
+        let body = h
+            .http
+            .post(format!("{}/xmlrpc/2/common", h.server.url()))
+            .body("<?xml version='1.0'?><methodCall><methodName>version</methodName><params></params></methodCall>")
+            .send()
+            .await
+            .expect("send")
+            .text()
+            .await
+            .expect("body");
+        let declaration = if modern {
+            "<?xml version=\"1.0\"?>"
+        } else {
+            "<?xml version='1.0'?>"
+        };
+        assert!(body.starts_with(declaration), "{version}: {body}");
+        // formatted_read_group only from 19; 17's wordings before.
+        let grouped = h
+            .kw(
+                "res.partner",
+                "formatted_read_group",
+                json!([[]]),
+                json!({"groupby": ["write_date:day"], "aggregates": ["__count"]}),
+            )
+            .await;
+        match grouped {
+            Ok(_) => assert!(modern, "{version}: formatted_read_group answered"),
+            Err(CallError::Fault(1, message)) => {
+                assert!(!modern, "{version}: {message}");
+                assert!(
+                    message.ends_with("AttributeError: The method 'formatted_read_group' does not exist on the model 'res.partner'\n"),
+                    "{version}: {message}"
+                );
+            }
+            Err(e) => panic!("{version}: {e:?}"),
+        }
+        let private = h.kw("res.partner", "_search", json!([[]]), json!({})).await;
+        let want = if modern {
+            "Private methods (such as 'res.partner._search') cannot be called remotely."
+        } else {
+            "Private methods (such as _search) cannot be called remotely."
+        };
+        assert!(
+            matches!(&private, Err(CallError::Fault(4, m)) if m == want),
+            "{version}: {private:?}"
+        );
+        h.server.shutdown().await.expect("shutdown");
+    }
+}

@@ -91,6 +91,9 @@ fn print_row(t: &TenantSummary) {
         t.failed_batches,
         error
     );
+    for w in &t.warnings {
+        println!("  warning {}: {}", w.code, w.message);
+    }
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {

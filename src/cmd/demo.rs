@@ -17,7 +17,7 @@ use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 use sim::{DatabaseSpec, Simulator, UserSpec};
 
 use super::session::run_until_idle;
-use super::sync::print_summary;
+use super::summary::print_summary;
 
 const DEMO_API_KEY: &str = "demo-api-key-0123456789";
 
@@ -128,7 +128,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for n in 0..3 {
         db.create(
             "sale.order",
-            json!({"name": format!("S-DEMO-{n}"), "state": "sale", "amount_total": 100.0 * f64::from(n + 1)}),
+            json!({"name": format!("S-DEMO-{n}"), "state": "sale", "amount_total": 100.0 * f64::from(n + 1),
+                "currency_id": [1, "USD"]}),
         )?;
     }
     engine

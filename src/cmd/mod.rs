@@ -8,6 +8,7 @@ pub mod scheduler;
 pub mod session;
 pub mod standalone;
 pub mod store;
+pub mod summary;
 pub mod sync;
 pub mod worker;
 

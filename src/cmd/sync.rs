@@ -6,18 +6,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use clap::Args;
 use shared::config::Settings;
-use shared::figures::tenant_figures;
 use shared::modules::Module;
-use shared::odoo::{ConnectionInfo, Credential};
+use shared::odoo::{
+    http_client, ConnectionInfo, Credential, OdooClient, ProtocolChoice, ProtocolReason,
+    ServerVersion,
+};
 use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
-use shared::store::{BatchKind, SharedStore, SyncStatus, TenantId};
+use shared::store::{BatchKind, SharedStore, SyncStatus, TenantId, TenantState};
 use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 
 use super::session::{run_until_idle, SessionReport};
+use super::summary::print_summary;
 
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("secret").required(true).args(["password", "api_key"])))]
@@ -95,9 +98,25 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     let info = ConnectionInfo::parse(&args.url, &args.db, &args.login, credential)?;
     let tenant = TenantId::parse(&args.tenant)?;
     let store = open_store(args.store.as_deref(), &settings).await?;
-    let engine = SyncEngine::new(store.clone(), EngineOptions::from_settings(&settings))?;
+    let options = EngineOptions::from_settings(&settings);
+    let call_delay = options.client.call_delay;
+    let engine = SyncEngine::new(store.clone(), options)?;
 
     let state = store.ensure_tenant(&tenant).await?;
+    match remembered_choice(&state) {
+        Some(choice) => eprintln!("Protocol: {choice}"),
+        None => {
+            // The engine detects again when it plans; this probe only says what it will find.
+            let http = http_client(&engine.options().client)?;
+            match OdooClient::detect(http, info.clone(), &engine.options().client).await {
+                Ok(choice) => eprintln!("Protocol: {choice}"),
+                // Planning meets the same error and reports it the engine's way.
+                Err(e) => eprintln!("Protocol: not detected ({e})"),
+            }
+            // Keep the politeness gap before the engine's first call.
+            tokio::time::sleep(call_delay).await;
+        }
+    }
     if state.blocked.is_some() {
         // The user is trying again, maybe with corrected credentials.
         engine.unblock(&tenant).await?;
@@ -178,6 +197,18 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The protocol an earlier sync of this tenant found, as the engine will use it again.
+fn remembered_choice(state: &TenantState) -> Option<ProtocolChoice> {
+    if state.sync_status == SyncStatus::NotStarted {
+        return None;
+    }
+    Some(ProtocolChoice {
+        protocol: state.protocol.as_deref()?.parse().ok()?,
+        version: ServerVersion::parse(state.odoo_version.as_deref()?).ok()?,
+        reason: ProtocolReason::Remembered,
+    })
+}
+
 async fn follow_up_pass(
     engine: &SyncEngine,
     tenant: &TenantId,
@@ -221,45 +252,4 @@ fn merge(total: &mut SessionReport, part: SessionReport) {
     if part.blocked.is_some() {
         total.blocked = part.blocked;
     }
-}
-
-/// The tenant's figures and what this run did.
-pub async fn print_summary(
-    engine: &SyncEngine,
-    tenant: &TenantId,
-    report: &SessionReport,
-) -> anyhow::Result<()> {
-    let store = engine.store();
-    let progress = engine.progress(tenant).await?;
-    let figures = tenant_figures(store, tenant)
-        .await
-        .context("reading the tenant's figures")?;
-    println!();
-    println!(
-        "{:<14} {:>8} {:>9} {:>8} {:>14}  by state / kind",
-        "module", "records", "archived", "deleted", "amount"
-    );
-    for (module, f) in &figures {
-        let groups: Vec<String> = f.by_group.iter().map(|(g, n)| format!("{g} {n}")).collect();
-        println!(
-            "{:<14} {:>8} {:>9} {:>8} {:>14.2}  {}",
-            module.display_name(),
-            f.records,
-            f.archived,
-            f.deleted,
-            f.amount,
-            groups.join(", ")
-        );
-    }
-    println!(
-        "\nThis run: {} batches done, {} failed for good, {} records written. Initial sync: {}/{} batches, {} failed ({}%).",
-        report.batches_done,
-        report.batches_failed_for_good,
-        report.records_written,
-        progress.completed_batches,
-        progress.total_batches,
-        progress.failed_batches,
-        progress.progress_percentage
-    );
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! `GET /odoo/records/{module}`: the tenant's mirrored records of one module in `odooId`
-//! order, paged by an opaque cursor, filtered by state, active flag and change time.
+//! order, paged by an opaque cursor, filtered by state, invoice type (`moveType`), active
+//! flag and change time.
 //! Filtering happens while paging, with a bound on the records looked at per request, so a
 //! page may hold fewer than `limit` items: go on while `nextCursor` is not null.
 
@@ -10,6 +11,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::figures::INVOICE_MOVE_TYPES;
 use shared::modules::Module;
 use shared::store::StoredRecord;
 use utoipa::{IntoParams, ToSchema};
@@ -37,6 +39,11 @@ pub struct RecordsQuery {
     pub cursor: Option<String>,
     /// Only records with this `state` (sales orders, invoices).
     pub state: Option<String>,
+    /// Invoices only: records of these `moveType`s, comma-separated (`out_invoice`,
+    /// `out_refund`, `out_receipt`, `in_invoice`, `in_refund`, `in_receipt`), e.g.
+    /// `out_invoice,out_refund` for receivables.
+    #[param(example = "out_invoice,out_refund")]
+    pub move_type: Option<String>,
     /// Only active (`true`) or archived (`false`) records.
     pub active: Option<bool>,
     /// Only records changed in Odoo at or after this time (RFC 3339).
@@ -59,6 +66,7 @@ pub struct RecordsPage {
 
 struct Filter {
     state: Option<String>,
+    move_types: Option<Vec<String>>,
     active: Option<bool>,
     changed_since: Option<DateTime<Utc>>,
     include_deleted: bool,
@@ -73,7 +81,46 @@ impl Filter {
                 .state
                 .as_deref()
                 .is_none_or(|s| record.document.get("state").and_then(Value::as_str) == Some(s))
+            && self.move_types.as_ref().is_none_or(|types| {
+                record
+                    .document
+                    .get("moveType")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| types.iter().any(|wanted| wanted == t))
+            })
     }
+}
+
+/// The `moveType` filter: invoices only, known types only.
+fn move_types(module: Module, param: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(param) = param else {
+        return Ok(None);
+    };
+    if module != Module::Invoices {
+        return Err(ApiError::invalid_field(
+            "moveType",
+            "moveType only applies to invoices",
+        ));
+    }
+    param
+        .split(',')
+        .map(|t| {
+            let t = t.trim();
+            INVOICE_MOVE_TYPES
+                .contains(&t)
+                .then(|| t.to_string())
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "moveType",
+                        format!(
+                            "moveType {t:?} is not one of {}",
+                            INVOICE_MOVE_TYPES.join(", ")
+                        ),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 fn encode_cursor(id: i64) -> String {
@@ -154,6 +201,7 @@ pub async fn records(
         })
         .transpose()?;
     let filter = Filter {
+        move_types: move_types(module, query.move_type.as_deref())?,
         state: query.state,
         active: query.active,
         changed_since,
@@ -194,6 +242,18 @@ pub async fn records(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn move_type_filter_is_for_invoices_and_known_types() {
+        assert_eq!(move_types(Module::Invoices, None).expect("none"), None);
+        assert_eq!(
+            move_types(Module::Invoices, Some("out_invoice, out_refund")).expect("valid"),
+            Some(vec!["out_invoice".to_string(), "out_refund".to_string()])
+        );
+        assert!(move_types(Module::Invoices, Some("entry")).is_err());
+        assert!(move_types(Module::Invoices, Some("")).is_err());
+        assert!(move_types(Module::Sales, Some("out_invoice")).is_err());
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {

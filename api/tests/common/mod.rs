@@ -328,11 +328,17 @@ pub struct Odoo {
 }
 
 pub async fn odoo() -> Odoo {
+    odoo_with(17, |_| {}).await
+}
+
+/// A simulated Odoo of `version` like [`odoo`]'s, its spec changed by `customize` first.
+pub async fn odoo_with(version: u32, customize: impl FnOnce(&mut DatabaseSpec)) -> Odoo {
     let sim = Simulator::new();
-    let mut spec = DatabaseSpec::new("acme", 17);
+    let mut spec = DatabaseSpec::new("acme", version);
     spec.users = vec![UserSpec::admin().with_api_key(ODOO_KEY)];
     spec.data.records = 300;
     spec.data.days = 30;
+    customize(&mut spec);
     let db = sim.add_database(spec).expect("database");
     let server = sim.serve("127.0.0.1:0").await.expect("serve");
     Odoo { sim, server, db }

@@ -10,6 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
+use super::choice::{NoJson2, ProtocolChoice, ProtocolReason};
 use super::connection::ConnectionInfo;
 use super::domain::{Context, Domain, Op};
 use super::pacer::Pacer;
@@ -146,6 +147,8 @@ pub struct OdooClient {
     info: ConnectionInfo,
     protocol: Protocol,
     version: ServerVersion,
+    /// Why `protocol`.
+    reason: ProtocolReason,
     uid: i64,
     pacer: Pacer,
     retry: RetryPolicy,
@@ -178,6 +181,34 @@ impl OdooClient {
         Self::connect_with(http, info, settings, remembered).await
     }
 
+    /// An unconnected client: no protocol chosen, no login yet.
+    fn unconnected(http: reqwest::Client, info: ConnectionInfo, settings: &ClientSettings) -> Self {
+        let redactor = Redactor::new(info.credential.expose());
+        OdooClient {
+            wire: Wire::new(http, info.url.clone(), settings.limits, redactor),
+            info,
+            protocol: Protocol::XmlRpc,
+            version: ServerVersion::new(0, 0),
+            reason: ProtocolReason::Remembered,
+            uid: 0,
+            pacer: Pacer::new(settings.call_delay),
+            retry: settings.retry,
+            pages: PageSizer::new(settings.page_size, settings.request_timeout),
+        }
+    }
+
+    /// Which protocol [`OdooClient::connect_with`] would choose for this connection and
+    /// why, without logging in (one or two unauthenticated version calls).
+    pub async fn detect(
+        http: reqwest::Client,
+        info: ConnectionInfo,
+        settings: &ClientSettings,
+    ) -> Result<ProtocolChoice, OdooError> {
+        Self::unconnected(http, info, settings)
+            .detect_protocol()
+            .await
+    }
+
     /// Detects the protocol (or uses the one `remembered` for this tenant), reads the
     /// version and authenticates. Authentication failures are returned at once, never
     /// retried: Odoo blocks an address after repeated failed logins.
@@ -187,35 +218,33 @@ impl OdooClient {
         settings: &ClientSettings,
         remembered: Option<Protocol>,
     ) -> Result<Self, OdooError> {
-        let redactor = Redactor::new(info.credential.expose());
-        let wire = Wire::new(http, info.url.clone(), settings.limits, redactor);
-        let mut client = OdooClient {
-            wire,
-            info,
-            protocol: remembered.unwrap_or(Protocol::XmlRpc),
-            version: ServerVersion::new(0, 0),
-            uid: 0,
-            pacer: Pacer::new(settings.call_delay),
-            retry: settings.retry,
-            pages: PageSizer::new(settings.page_size, settings.request_timeout),
-        };
-        let (protocol, version) = match remembered {
-            Some(protocol) => (protocol, client.version_over(protocol).await?),
-            None => client.detect_protocol().await?,
-        };
-        if protocol == Protocol::Json2 && !client.info.credential.is_api_key() {
+        // Detection never picks JSON-2 for a password; a remembered JSON-2 with one is a bad
+        // setting, refused before any call.
+        if remembered == Some(Protocol::Json2) && !info.credential.is_api_key() {
             return Err(OdooError::InvalidSetting(
                 "JSON-2 needs an API key, not a password".into(),
             ));
         }
+        let mut client = Self::unconnected(http, info, settings);
+        let choice = match remembered {
+            Some(protocol) => ProtocolChoice {
+                protocol,
+                version: client.version_over(protocol).await?,
+                reason: ProtocolReason::Remembered,
+            },
+            None => client.detect_protocol().await?,
+        };
+        let protocol = choice.protocol;
         client.protocol = protocol;
-        client.version = version;
+        client.version = choice.version;
+        client.reason = choice.reason;
         client.uid = client.authenticate().await?;
         tracing::debug!(
             url = %client.info.url,
             db = %client.info.db,
             protocol = %protocol,
             version = %client.version,
+            why = %client.protocol_choice().explanation(),
             uid = client.uid,
             "connected to Odoo"
         );
@@ -224,6 +253,15 @@ impl OdooClient {
 
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// The protocol, the version and why this protocol.
+    pub fn protocol_choice(&self) -> ProtocolChoice {
+        ProtocolChoice {
+            protocol: self.protocol,
+            version: self.version.clone(),
+            reason: self.reason.clone(),
+        }
     }
 
     pub fn version(&self) -> &ServerVersion {
@@ -253,21 +291,45 @@ impl OdooClient {
     }
 
     /// JSON-2 when an API key is given and the server has it; else XML-RPC; else JSON-RPC
-    /// (some servers switch one of the two legacy endpoints off).
-    async fn detect_protocol(&self) -> Result<(Protocol, ServerVersion), OdooError> {
-        if self.info.credential.is_api_key() {
+    /// (some servers switch one of the two legacy endpoints off). Says why.
+    async fn detect_protocol(&self) -> Result<ProtocolChoice, OdooError> {
+        let no_json2 = if self.info.credential.is_api_key() {
             match self.version_over(Protocol::Json2).await {
-                Ok(version) if version.has_json2() => return Ok((Protocol::Json2, version)),
-                Ok(_) => {}
+                Ok(version) if version.has_json2() => {
+                    return Ok(ProtocolChoice {
+                        protocol: Protocol::Json2,
+                        version,
+                        reason: ProtocolReason::Json2Available,
+                    })
+                }
+                Ok(_) => NoJson2::VersionTooOld,
                 Err(e) if e.is_retryable() => return Err(e),
-                Err(_) => {}
+                Err(OdooError::ApiUnavailable { detail, .. }) => {
+                    NoJson2::NotOffered { answer: detail }
+                }
+                Err(e) => NoJson2::NotOffered {
+                    answer: e.to_string(),
+                },
             }
-        }
+        } else {
+            NoJson2::PasswordGiven
+        };
         match self.version_over(Protocol::XmlRpc).await {
-            Ok(version) => Ok((Protocol::XmlRpc, version)),
-            Err(OdooError::ApiUnavailable { .. } | OdooError::Protocol(_)) => {
+            Ok(version) => Ok(ProtocolChoice {
+                protocol: Protocol::XmlRpc,
+                version,
+                reason: ProtocolReason::XmlRpcFallback(no_json2),
+            }),
+            Err(e @ (OdooError::ApiUnavailable { .. } | OdooError::Protocol(_))) => {
                 let version = self.version_over(Protocol::JsonRpc).await?;
-                Ok((Protocol::JsonRpc, version))
+                Ok(ProtocolChoice {
+                    protocol: Protocol::JsonRpc,
+                    version,
+                    reason: ProtocolReason::JsonRpcFallback {
+                        no_json2,
+                        xmlrpc_error: e.to_string(),
+                    },
+                })
             }
             Err(e) => Err(e),
         }

@@ -2,6 +2,7 @@
 //! the engine talks to. `ODOO-API.md` in the shared folder lists the server behaviour this
 //! module copes with.
 
+mod choice;
 mod client;
 mod connection;
 mod domain;
@@ -13,6 +14,7 @@ mod transport;
 mod version;
 pub mod xmlrpc;
 
+pub use choice::{NoJson2, ProtocolChoice, ProtocolReason};
 pub use client::{
     http_client, AppProbe, ClientSettings, Granularity, OdooClient, PeriodCount, Record,
     RetryPolicy, SearchOptions,

@@ -20,6 +20,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use shared::modules::Module;
 use shared::odoo::OdooError;
 use shared::store::{BatchStatus, SharedStore, StoreError, SyncStatus};
 
@@ -37,6 +38,7 @@ pub struct ApiMetrics {
     live_leases: IntGauge,
     batches: IntGaugeVec,
     records: IntGaugeVec,
+    verify_corrected: IntGaugeVec,
     queue_jobs: IntGaugeVec,
     status_streams: IntGauge,
     status_watchers: IntGauge,
@@ -133,6 +135,17 @@ impl ApiMetrics {
                     &["module"],
                 ),
             ),
+            verify_corrected: registered(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "verify_corrected_records",
+                        "Records verifies found different from Odoo and rewrote, by module, \
+                         over every tenant",
+                    ),
+                    &["module"],
+                ),
+            ),
             queue_jobs: registered(
                 r,
                 IntGaugeVec::new(
@@ -221,6 +234,12 @@ impl ApiMetrics {
             self.records
                 .with_label_values(&[module.as_str()])
                 .set(gauge(*n));
+        }
+        for module in Module::ALL {
+            let n = overview.verify_corrected.get(&module).copied().unwrap_or(0);
+            self.verify_corrected
+                .with_label_values(&[module.as_str()])
+                .set(gauge(n));
         }
         let mut out = Vec::new();
         TextEncoder::new()

@@ -66,6 +66,7 @@ async fn health_readiness_metrics_and_openapi_answer() {
         "odoo_sync_batches{status=\"permanently_failed\"}",
         "odoo_sync_leases_live",
         "odoo_sync_records_synced{module=\"sales\"}",
+        "odoo_sync_verify_corrected_records{module=\"contacts\"}",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }

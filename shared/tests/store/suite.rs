@@ -958,6 +958,9 @@ pub async fn verify_counts_what_it_corrected(store: SharedStore) -> CaseResult {
     assert_eq!(sales.last_verify_corrected, Some(1));
     assert_eq!(sales.verify_corrected_total, 3);
     assert_eq!(sales.last_verify_at, Some(ts(300)));
+    let overview = store.overview(ts(400)).await?;
+    assert_eq!(overview.verify_corrected.get(&Module::Sales), Some(&3));
+    assert_eq!(overview.verify_corrected.get(&Module::Contacts), None);
     Ok(())
 }
 

@@ -362,6 +362,40 @@ pub trait Store: Send + Sync + 'static {
     async fn overview(&self, now: DateTime<Utc>) -> Result<StoreOverview, StoreError>;
 }
 
+/// One module's share of a fetch group's writes, as both stores apply it.
+pub(crate) struct ModuleWrites<'a> {
+    pub module: Module,
+    /// One record per odooId (see [`newest_per_id`]).
+    pub records: Vec<&'a MirrorRecord>,
+    /// Odoo's answer replaces the stored record whatever its date (reconcile, verify).
+    pub truth: bool,
+    /// A verify's corrections: their number is kept on the module.
+    pub verify: bool,
+    /// The newest `write_date` the writes saw, to raise the module's watermark to.
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// The writes of a fetch group split by module, in [`Module::ALL`] order.
+pub(crate) fn by_module<'a>(writes: &'a [BatchWrite<'a>]) -> Vec<ModuleWrites<'a>> {
+    Module::ALL
+        .into_iter()
+        .filter_map(|module| {
+            let of_module: Vec<&BatchWrite<'_>> =
+                writes.iter().filter(|w| w.batch.module == module).collect();
+            if of_module.is_empty() {
+                return None;
+            }
+            Some(ModuleWrites {
+                module,
+                records: newest_per_id(of_module.iter().flat_map(|w| w.records.iter())),
+                truth: of_module.iter().any(|w| w.batch.kind.reads_truth()),
+                verify: of_module.iter().any(|w| w.batch.kind == BatchKind::Verify),
+                watermark: of_module.iter().filter_map(|w| w.watermark).max(),
+            })
+        })
+        .collect()
+}
+
 /// One record per odooId (the newest write; the later one on a tie), so a batch that
 /// fetched a row twice stores it once.
 pub(crate) fn newest_per_id<'a>(

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use super::{
-    newest_per_id, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
+    by_module, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
     DueTenant, Lease, LeaseInfo, ModuleState, NewBatch, Prepared, ReconcileSummary, Store,
     StoreError, StoreOverview, StoredConnection, StoredRecord, StoredVersion, SyncStatus,
     TenantError, TenantId, TenantState, WriteSummary,
@@ -417,30 +417,24 @@ impl MongoStore {
         }
         let mut session = self.begin_fenced(lease, now).await?;
         let mut summary = WriteSummary::default();
-        for module in Module::ALL {
-            let of_module: Vec<&BatchWrite<'_>> =
-                writes.iter().filter(|w| w.batch.module == module).collect();
-            if of_module.is_empty() {
-                continue;
-            }
-            let truth = of_module.iter().any(|w| w.batch.kind.reads_truth());
-            let records = newest_per_id(of_module.iter().flat_map(|w| w.records.iter()));
+        for part in by_module(writes) {
+            let module = part.module;
             let mut renames = Vec::new();
-            for chunk in records.chunks(UPSERT_CHUNK) {
-                let (part, renamed) = self
-                    .upsert_chunk(&mut session, user_id, module, chunk, truth, now)
+            for chunk in part.records.chunks(UPSERT_CHUNK) {
+                let (written, renamed) = self
+                    .upsert_chunk(&mut session, user_id, module, chunk, part.truth, now)
                     .await?;
-                summary.written += part.written;
-                summary.skipped_older += part.skipped_older;
+                summary.written += written.written;
+                summary.skipped_older += written.skipped_older;
                 renames.extend(renamed);
             }
             self.follow_renames(&mut session, user_id, module, &renames)
                 .await?;
-            if of_module.iter().any(|w| w.batch.kind == BatchKind::Verify) {
-                self.count_verified(&mut session, user_id, module, records.len() as u64)
+            if part.verify {
+                self.count_verified(&mut session, user_id, module, part.records.len() as u64)
                     .await?;
             }
-            if let Some(watermark) = of_module.iter().filter_map(|w| w.watermark).max() {
+            if let Some(watermark) = part.watermark {
                 self.raise_watermark(&mut session, user_id, module, watermark)
                     .await?;
             }

@@ -28,7 +28,7 @@ use self::codec::{
     BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
 };
 use super::{
-    newest_per_id, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
+    by_module, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
     DueTenant, Lease, NewBatch, Prepared, ReconcileSummary, Store, StoreError, StoreOverview,
     StoredConnection, StoredRecord, StoredVersion, SyncStatus, TenantError, TenantId, TenantState,
     WriteSummary,
@@ -718,26 +718,29 @@ impl Store for SqliteStore {
             finish_batch(&mut tx, write.batch, write.records.len(), now).await?;
         }
         let mut verified = Vec::new();
-        for module in Module::ALL {
-            let of_module: Vec<&BatchWrite<'_>> =
-                writes.iter().filter(|w| w.batch.module == module).collect();
-            if of_module.is_empty() {
-                continue;
-            }
-            let truth = of_module.iter().any(|w| w.batch.kind.reads_truth());
-            let records = newest_per_id(of_module.iter().flat_map(|w| w.records.iter()));
+        let mut watermarks: Vec<(Module, String)> = Vec::new();
+        for part in by_module(writes) {
             let mut renames = Vec::new();
-            for chunk in records.chunks(UPSERT_CHUNK) {
-                let (part, renamed) =
-                    records::upsert_chunk(&mut tx, module, &lease.user_id, chunk, truth, now)
-                        .await?;
-                written += part;
+            for chunk in part.records.chunks(UPSERT_CHUNK) {
+                let (count, renamed) = records::upsert_chunk(
+                    &mut tx,
+                    part.module,
+                    &lease.user_id,
+                    chunk,
+                    part.truth,
+                    now,
+                )
+                .await?;
+                written += count;
                 renames.extend(renamed);
             }
-            records::follow_renames(&mut tx, module, &lease.user_id, &renames).await?;
-            distinct += records.len() as u64;
-            if of_module.iter().any(|w| w.batch.kind == BatchKind::Verify) {
-                verified.push((module, records.len() as u64));
+            records::follow_renames(&mut tx, part.module, &lease.user_id, &renames).await?;
+            distinct += part.records.len() as u64;
+            if part.verify {
+                verified.push((part.module, part.records.len() as u64));
+            }
+            if let Some(at) = part.watermark {
+                watermarks.push((part.module, ts(at)));
             }
         }
         if !verified.is_empty() {
@@ -751,10 +754,6 @@ impl Store for SqliteStore {
             })
             .await?;
         }
-        let watermarks: Vec<(Module, String)> = writes
-            .iter()
-            .filter_map(|w| w.watermark.map(|at| (w.batch.module, ts(at))))
-            .collect();
         if !watermarks.is_empty() {
             update_modules(&mut tx, &lease.user_id, now, |modules| {
                 for (module, new) in &watermarks {

@@ -157,7 +157,9 @@ impl BatchRunner<'_> {
             let answer = self
                 .page(
                     &domain.clone().and("id", Op::Gt, last_id),
+                    &self.mapping.fields,
                     asked,
+                    Some(asked),
                     true,
                     &mut calls,
                 )
@@ -178,21 +180,24 @@ impl BatchRunner<'_> {
         }
     }
 
-    /// One `search_read` page of `asked` records of the module's fields (`limited`: as its
-    /// `limit`; else the domain itself holds that many ids), counted in `calls` and measured
-    /// for the page sizer. `None` when the page failed for its size and the sizer shrank:
-    /// the caller asks again with the new size.
+    /// One `search_read` page of `fields`, counted in `calls`. `asked` is the page in the
+    /// sizer's terms (what shrinks when the page fails for its size); `limit` is sent as the
+    /// call's `limit` (`None`: the domain itself names at most `asked` ids). `observe` feeds
+    /// the answer's time and size to the sizer. `None` when the page failed for its size and
+    /// the sizer shrank: the caller asks again with the new size.
     async fn page(
         &self,
         domain: &crate::odoo::Domain,
+        fields: &[&str],
         asked: u32,
-        limited: bool,
+        limit: Option<u32>,
+        observe: bool,
         calls: &mut u32,
     ) -> Result<Option<Vec<Record>>, FetchError> {
         let options = SearchOptions {
-            fields: &self.mapping.fields,
+            fields,
             order: Some("id asc"),
-            limit: limited.then_some(asked),
+            limit,
             context: self.context(),
         };
         *calls += 1;
@@ -202,8 +207,10 @@ impl BatchRunner<'_> {
             .await
         {
             Ok((records, mut measured)) => {
-                measured.asked = asked;
-                self.client.pages().observe(&measured);
+                if observe {
+                    measured.asked = asked;
+                    self.client.pages().observe(&measured);
+                }
                 Ok(Some(records))
             }
             Err(e) if page_too_big(&e) => match self.client.pages().shrink_after_failure(asked) {
@@ -237,7 +244,17 @@ impl BatchRunner<'_> {
                 .and("id", Op::In, serde_json::json!(chunk));
             // The page is the ids asked for, so no `limit`: what comes back is at most them.
             let asked = u32::try_from(take).unwrap_or(u32::MAX);
-            let Some(page) = self.page(&domain, asked, false, &mut window.calls).await? else {
+            let Some(page) = self
+                .page(
+                    &domain,
+                    &self.mapping.fields,
+                    asked,
+                    None,
+                    true,
+                    &mut window.calls,
+                )
+                .await?
+            else {
                 continue;
             };
             rest = after;
@@ -266,30 +283,20 @@ impl BatchRunner<'_> {
             }
             let asked = self.client.pages().current();
             let limit = asked.saturating_mul(PAIRS_PER_PAGE_FACTOR);
-            calls += 1;
-            let answer = self
-                .client
-                .search_read_page(
-                    self.mapping.model,
-                    &self.mapping.domain.clone().and("id", Op::Gt, last_id),
-                    &SearchOptions {
-                        fields: &["write_date"],
-                        order: Some("id asc"),
-                        limit: Some(limit),
-                        context: self.context(),
-                    },
-                )
-                .await;
             // Pairs are light: their answers say little about records' pages, so only a
             // failure for size moves the sizer (and the next pair page with it).
-            let page = match answer {
-                Ok((page, _)) => page,
-                Err(e) if page_too_big(&e) => match self.client.pages().shrink_after_failure(asked)
-                {
-                    Some(_) => continue,
-                    None => return Err(e.into()),
-                },
-                Err(e) => return Err(e.into()),
+            let Some(page) = self
+                .page(
+                    &self.mapping.domain.clone().and("id", Op::Gt, last_id),
+                    &["write_date"],
+                    asked,
+                    Some(limit),
+                    false,
+                    &mut calls,
+                )
+                .await?
+            else {
+                continue;
             };
             let full = page.len() >= limit as usize;
             for row in page {

@@ -23,7 +23,7 @@ use anyhow::{bail, Context as _};
 use chrono::{TimeDelta, Utc};
 use shared::config::Settings;
 use shared::mirror::format_datetime;
-use shared::modules::{EmployeeAccess, Module};
+use shared::modules::Module;
 use shared::odoo::{
     ClientSettings, ConnectionInfo, Context, Credential, Domain, OdooClient, Op, RetryPolicy,
 };
@@ -159,7 +159,7 @@ async fn sync_into(
     let url = sim.url.clone();
     let (calls, methods) = tokio::task::spawn_blocking(move || stats_total(&url)).await??;
     let mut per_module = Vec::new();
-    for module in Module::ALL {
+    for module in Module::defaults() {
         per_module.push((module, store.record_count(&tenant, module, false).await?));
     }
     Ok(RunFigures {
@@ -185,8 +185,8 @@ async fn reference_calls(client: &OdooClient, settings: &Settings) -> anyhow::Re
     let min = TimeDelta::from_std(settings.min_window)?;
     let mut counts = 0u64;
     let mut fetches = 0u64;
-    for module in Module::ALL {
-        let mapping = module.mapping(client.version(), EmployeeAccess::Full);
+    for module in Module::defaults() {
+        let mapping = module.mapping(client.version(), "", &[]);
         let context = if mapping.has_active {
             Context::with_archived()
         } else {

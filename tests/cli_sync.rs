@@ -99,7 +99,7 @@ async fn initial_then_incremental_then_reconcile() {
         let state = store.tenant(&tenant).await.expect("state").expect("tenant");
         assert_eq!(state.sync_status, SyncStatus::Done);
         let orders = store
-            .record_count(&tenant, Module::Sales, false)
+            .record_count(&tenant, Module::sales(), false)
             .await
             .expect("count");
         assert_eq!(orders, db.count("sale.order").expect("count") as u64);
@@ -124,12 +124,12 @@ async fn initial_then_incremental_then_reconcile() {
     assert!(err.contains("Incremental pass"), "{err}");
     let store = open(&path).await;
     let records = store
-        .records(&tenant, Module::Sales, new_id - 1, 1)
+        .records(&tenant, Module::sales(), new_id - 1, 1)
         .await
         .expect("records");
     assert_eq!(records.first().map(|r| r.odoo_id), Some(new_id));
     let deleted = store
-        .records(&tenant, Module::Sales, gone - 1, 1)
+        .records(&tenant, Module::sales(), gone - 1, 1)
         .await
         .expect("records");
     assert!(deleted

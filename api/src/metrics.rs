@@ -235,7 +235,7 @@ impl ApiMetrics {
                 .with_label_values(&[module.as_str()])
                 .set(gauge(*n));
         }
-        for module in Module::ALL {
+        for module in Module::all() {
             let n = overview.verify_corrected.get(&module).copied().unwrap_or(0);
             self.verify_corrected
                 .with_label_values(&[module.as_str()])

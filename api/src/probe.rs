@@ -103,15 +103,15 @@ pub async fn test_connection(
     let (http, refusals) = policy.guarded_client(settings)?;
     let testing = async {
         let client = OdooClient::connect_with(http, info.clone(), settings, None).await?;
-        let apps = client
-            .installed_apps(&Module::ALL.map(Module::app_probe))
-            .await?;
+        let wanted = Module::defaults();
+        let probes: Vec<_> = wanted.iter().filter_map(|m| m.app_probe()).collect();
+        let apps = client.installed_apps(&probes).await?;
         Ok::<_, OdooError>(ProbeReport {
             odoo_version: client.version().to_string(),
             protocol: client.protocol().to_string(),
-            modules: Module::ALL
+            modules: wanted
                 .into_iter()
-                .filter(|m| apps.contains(m.app()))
+                .filter(|m| m.app().is_none_or(|app| apps.contains(app)))
                 .collect(),
         })
     };

@@ -13,6 +13,7 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::modules::{DeclaredModule, Module, ModuleDeclarationError, Origin};
 use crate::odoo::ClientSettings;
 
 /// Every variable the service reads, in the environment's spelling.
@@ -64,6 +65,8 @@ pub const VARIABLES: &[&str] = &[
     "JWT_AUDIENCE",
     "JWT_ISSUER",
     "JWT_MAX_LIFETIME",
+    // Which modules a tenant syncs unless its connection names them (issue 11).
+    "DEFAULT_MODULES",
 ];
 
 /// A setting that is missing or out of range.
@@ -76,6 +79,9 @@ pub enum ConfigError {
     },
     #[error("configuration: {0}")]
     Source(String),
+    /// A `[modules.NAME]` table of the settings file.
+    #[error(transparent)]
+    Module(#[from] ModuleDeclarationError),
 }
 
 /// The largest `PAGE_SIZE`: Odoo answers bigger pages, but one answer then takes long enough
@@ -140,6 +146,12 @@ struct RawSettings {
     jwt_audience: Option<String>,
     jwt_issuer: Option<String>,
     jwt_max_lifetime: u64,
+    /// Comma-separated module names; empty means the built-in default ones plus every
+    /// declared one.
+    default_modules: String,
+    /// `[modules.NAME]` tables of the settings file (declared modules, built-ins' extra fields).
+    #[serde(default)]
+    modules: std::collections::BTreeMap<String, DeclaredModule>,
 }
 
 impl Default for RawSettings {
@@ -193,8 +205,38 @@ impl Default for RawSettings {
             jwt_audience: None,
             jwt_issuer: None,
             jwt_max_lifetime: 0,
+            default_modules: String::new(),
+            modules: Default::default(),
         }
     }
+}
+
+/// Registers the settings' `[modules.NAME]` tables (a declared module, or extra fields of a
+/// built-in one) and returns the default modules: `DEFAULT_MODULES`, or the built-in default
+/// ones plus every declared one.
+fn register_modules(
+    tables: &std::collections::BTreeMap<String, DeclaredModule>,
+    default_modules: &str,
+) -> Result<Vec<Module>, ConfigError> {
+    for (name, table) in tables {
+        match Module::named(name) {
+            Some(module) if module.origin() != Origin::Declared => {
+                module.add_field_patterns(&table.extra_patterns(name)?);
+            }
+            _ => {
+                Module::declare(table.to_spec(name)?)?;
+            }
+        }
+    }
+    if default_modules.trim().is_empty() {
+        return Ok(Module::defaults());
+    }
+    comma_list(default_modules)
+        .map(|name| {
+            name.parse::<Module>()
+                .map_err(|e| invalid("DEFAULT_MODULES", e.to_string()))
+        })
+        .collect()
 }
 
 /// The 32-byte key that encrypts Odoo secrets at rest.
@@ -265,6 +307,8 @@ pub struct Settings {
     pub queue: QueueTuning,
     /// What the HTTP API allows its clients.
     pub api_limits: ApiLimits,
+    /// The modules a tenant syncs unless its connection names others (`DEFAULT_MODULES`).
+    pub modules: Vec<Module>,
 }
 
 /// The limits the HTTP API puts on its clients (README, "Limits"): slow and idle
@@ -444,6 +488,7 @@ impl Settings {
 
     fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
         let api_limits = ApiLimits::from_raw(&raw)?;
+        let modules = register_modules(&raw.modules, &raw.default_modules)?;
         if !(1..=10_000).contains(&raw.limit_per_call) {
             return Err(invalid("LIMIT_PER_CALL", "must be between 1 and 10000"));
         }
@@ -668,6 +713,7 @@ impl Settings {
             cors_allowed_origins,
             queue,
             api_limits,
+            modules,
         })
     }
 

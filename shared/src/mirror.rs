@@ -2,109 +2,17 @@
 //! fields in camelCase (ids and names of many2one fields, amounts, states, real dates,
 //! `active`) plus `raw`, every fetched field untouched.
 //!
-//! One table per module lists where each structured field comes from. Where versions name
-//! a field differently (`move_type` on 14+, `type` on 13 and on `account.invoice`), the
-//! table lists each source and the first one present in the record wins.
+//! Each module's spec lists where each structured field comes from (`modules/builtin.rs`).
+//! Where versions name a field differently (`move_type` on 14+, `type` on 13 and on
+//! `account.invoice`), the spec lists each source and the first one present in the record
+//! wins. Declared modules have no structured fields: `raw` and the sync keys.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
-use crate::modules::Module;
+use crate::modules::{Kind, Module};
 use crate::odoo::Record;
 use crate::store::{FieldValue, MirrorRecord};
-
-/// How an Odoo value becomes a structured one.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Text,
-    Bool,
-    Float,
-    Date,
-    DateTime,
-    /// `[id, "name"]` becomes `<camel>Id` and `<camel>Name`. The module, when the target
-    /// model is itself mirrored: a rename the mirror learns is then shown in this field
-    /// without asking Odoo (see [`Module::links_to`]).
-    Many2one(Option<Module>),
-}
-
-/// (structured name, kind, Odoo field names in order of preference)
-type FieldSpec = (&'static str, Kind, &'static [&'static str]);
-
-const SALES: &[FieldSpec] = &[
-    ("name", Kind::Text, &["name"]),
-    (
-        "partner",
-        Kind::Many2one(Some(Module::Contacts)),
-        &["partner_id"],
-    ),
-    ("dateOrder", Kind::DateTime, &["date_order"]),
-    ("state", Kind::Text, &["state"]),
-    ("amountTotal", Kind::Float, &["amount_total"]),
-    ("amountUntaxed", Kind::Float, &["amount_untaxed"]),
-    ("currency", Kind::Many2one(None), &["currency_id"]),
-    // `user_id` is the salesperson; `userId` already names the tenant in every document.
-    ("salesperson", Kind::Many2one(None), &["user_id"]),
-    ("company", Kind::Many2one(None), &["company_id"]),
-    ("invoiceStatus", Kind::Text, &["invoice_status"]),
-];
-
-const INVOICES: &[FieldSpec] = &[
-    ("name", Kind::Text, &["name", "number"]),
-    ("moveType", Kind::Text, &["move_type", "type"]),
-    (
-        "partner",
-        Kind::Many2one(Some(Module::Contacts)),
-        &["partner_id"],
-    ),
-    ("invoiceDate", Kind::Date, &["invoice_date", "date_invoice"]),
-    (
-        "invoiceDateDue",
-        Kind::Date,
-        &["invoice_date_due", "date_due"],
-    ),
-    ("state", Kind::Text, &["state"]),
-    (
-        "paymentState",
-        Kind::Text,
-        &["payment_state", "invoice_payment_state"],
-    ),
-    ("amountTotal", Kind::Float, &["amount_total"]),
-    (
-        "amountResidual",
-        Kind::Float,
-        &["amount_residual", "residual"],
-    ),
-    ("currency", Kind::Many2one(None), &["currency_id"]),
-    ("company", Kind::Many2one(None), &["company_id"]),
-];
-
-const CONTACTS: &[FieldSpec] = &[
-    ("name", Kind::Text, &["name"]),
-    ("email", Kind::Text, &["email"]),
-    ("phone", Kind::Text, &["phone"]),
-    ("isCompany", Kind::Bool, &["is_company"]),
-    (
-        "parent",
-        Kind::Many2one(Some(Module::Contacts)),
-        &["parent_id"],
-    ),
-    ("country", Kind::Many2one(None), &["country_id"]),
-    ("city", Kind::Text, &["city"]),
-    ("company", Kind::Many2one(None), &["company_id"]),
-];
-
-const EMPLOYEES: &[FieldSpec] = &[
-    ("name", Kind::Text, &["name"]),
-    ("workEmail", Kind::Text, &["work_email"]),
-    ("department", Kind::Many2one(None), &["department_id"]),
-    ("jobTitle", Kind::Text, &["job_title"]),
-    (
-        "manager",
-        Kind::Many2one(Some(Module::Employees)),
-        &["parent_id"],
-    ),
-    ("company", Kind::Many2one(None), &["company_id"]),
-];
 
 /// A many2one field of a mirrored module that points at records of another (or the same)
 /// mirrored module: Odoo computes the name inside `[id, "name"]` when it answers, so renaming
@@ -116,8 +24,8 @@ pub struct Link {
     pub module: Module,
     /// The structured name's stem: `<stem>Id` and `<stem>Name` (e.g. `partner`).
     pub stem: &'static str,
-    /// The Odoo field kept in `raw` (e.g. `partner_id`).
-    pub odoo_field: &'static str,
+    /// The Odoo fields kept in `raw` (e.g. `partner_id`; versions may name it differently).
+    pub odoo_fields: &'static [&'static str],
 }
 
 impl Link {
@@ -150,28 +58,20 @@ pub enum MappingError {
 }
 
 impl Module {
-    fn field_specs(self) -> &'static [FieldSpec] {
-        match self {
-            Module::Sales => SALES,
-            Module::Invoices => INVOICES,
-            Module::Contacts => CONTACTS,
-            Module::Employees => EMPLOYEES,
-        }
-    }
-
     /// The fields of mirrored modules that show the display name of a record of `self`.
     pub fn links_to(self) -> Vec<Link> {
-        Module::ALL
+        Module::all()
             .into_iter()
             .flat_map(|module| {
                 module
-                    .field_specs()
+                    .spec()
+                    .structured
                     .iter()
-                    .filter_map(move |(stem, kind, sources)| match kind {
-                        Kind::Many2one(Some(target)) if *target == self => Some(Link {
+                    .filter_map(move |field| match field.kind {
+                        Kind::Many2one(Some(target)) if target == self.as_str() => Some(Link {
                             module,
-                            stem,
-                            odoo_field: sources.first().copied().unwrap_or_default(),
+                            stem: field.name,
+                            odoo_fields: field.sources,
                         }),
                         _ => None,
                     })
@@ -206,10 +106,11 @@ impl Module {
         // Models without `active` (sale.order, account.move) are always active.
         let active = raw.get("active").and_then(Value::as_bool).unwrap_or(true);
 
-        let mut fields = Vec::with_capacity(self.field_specs().len() + 4);
-        for (name, kind, sources) in self.field_specs() {
-            let value = sources.iter().find_map(|source| raw.get(*source));
-            push_structured(&mut fields, name, *kind, value);
+        let structured = &self.spec().structured;
+        let mut fields = Vec::with_capacity(structured.len() + 4);
+        for field in structured {
+            let value = field.sources.iter().find_map(|source| raw.get(*source));
+            push_structured(&mut fields, field.name, field.kind, value);
         }
         Ok(MirrorRecord {
             odoo_id,
@@ -326,7 +227,7 @@ mod tests {
             "company_id": [1, "YourCompany"], "invoice_status": "to invoice",
             "write_date": "2026-11-21 10:00:01", "create_date": "2026-11-20 09:15:00"
         }));
-        let m = Module::Sales
+        let m = Module::sales()
             .mirror("sale.order", raw.clone())
             .expect("maps");
         assert_eq!(m.odoo_id, 7);
@@ -350,7 +251,7 @@ mod tests {
             "date_invoice": "2026-01-02", "date_due": false, "residual": 0.0,
             "write_date": "2026-01-02 00:00:00"}),
         );
-        let m = Module::Invoices
+        let m = Module::invoices()
             .mirror("account.invoice", v12)
             .expect("maps");
         assert_eq!(field(&m, "name"), &FieldValue::Text("INV/1".into()));
@@ -366,7 +267,9 @@ mod tests {
         assert_eq!(field(&m, "amountResidual"), &FieldValue::Float(0.0));
         let v17 = record(json!({"id": 2, "name": "INV/2", "move_type": "out_refund",
             "payment_state": "not_paid", "write_date": "2026-01-02 00:00:00"}));
-        let m = Module::Invoices.mirror("account.move", v17).expect("maps");
+        let m = Module::invoices()
+            .mirror("account.move", v17)
+            .expect("maps");
         assert_eq!(
             field(&m, "moveType"),
             &FieldValue::Text("out_refund".into())
@@ -379,24 +282,29 @@ mod tests {
 
     #[test]
     fn links_point_at_mirrored_modules() {
-        let to_contacts = Module::Contacts.links_to();
+        let to_contacts = Module::contacts().links_to();
         let stems: Vec<(Module, &str, &str)> = to_contacts
             .iter()
-            .map(|l| (l.module, l.stem, l.odoo_field))
+            .map(|l| (l.module, l.stem, l.odoo_fields[0]))
             .collect();
         assert_eq!(
             stems,
             vec![
-                (Module::Sales, "partner", "partner_id"),
-                (Module::Invoices, "partner", "partner_id"),
-                (Module::Contacts, "parent", "parent_id"),
+                (Module::sales(), "partner", "partner_id"),
+                (Module::invoices(), "partner", "partner_id"),
+                (Module::contacts(), "parent", "parent_id"),
+                (Module::sale_lines(), "customer", "order_partner_id"),
+                (Module::invoice_lines(), "partner", "partner_id"),
             ]
         );
         assert_eq!(to_contacts[0].name_field(), "partnerName");
-        let to_employees = Module::Employees.links_to();
+        let to_employees = Module::employees().links_to();
         assert_eq!(to_employees.len(), 1);
         assert_eq!(to_employees[0].id_field(), "managerId");
-        assert!(Module::Sales.links_to().is_empty());
+        let to_sales = Module::sales().links_to();
+        assert_eq!(to_sales.len(), 1);
+        assert_eq!(to_sales[0].module, Module::sale_lines());
+        assert!(Module::sale_lines().links_to().is_empty());
     }
 
     #[test]
@@ -405,13 +313,13 @@ mod tests {
             json!({"id": 5, "name": "Old Co", "active": false, "is_company": true,
             "email": false, "write_date": "2026-01-02 00:00:00"}),
         );
-        let m = Module::Contacts.mirror("res.partner", raw).expect("maps");
+        let m = Module::contacts().mirror("res.partner", raw).expect("maps");
         assert!(!m.active);
         assert_eq!(field(&m, "email"), &FieldValue::Null);
         assert_eq!(field(&m, "isCompany"), &FieldValue::Bool(true));
         let no_date = record(json!({"id": 5, "write_date": false}));
-        assert!(Module::Contacts.mirror("res.partner", no_date).is_err());
+        assert!(Module::contacts().mirror("res.partner", no_date).is_err());
         let no_id = record(json!({"write_date": "2026-01-02 00:00:00"}));
-        assert!(Module::Contacts.mirror("res.partner", no_id).is_err());
+        assert!(Module::contacts().mirror("res.partner", no_id).is_err());
     }
 }

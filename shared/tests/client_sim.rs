@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared::modules::{EmployeeAccess, Module};
+use shared::modules::Module;
 use shared::odoo::{
     ClientSettings, ConnectionInfo, Context, Credential, Domain, Granularity, NoJson2, OdooClient,
     OdooError, Op, Protocol, ProtocolReason, RetryPolicy, SearchOptions, TransientKind,
@@ -175,7 +175,12 @@ async fn exercise_reads(client: &OdooClient, fx: &Fixture) {
     assert_eq!(fields["parent_id"]["type"], json!("many2one"));
 
     let apps = client
-        .installed_apps(&Module::ALL.map(Module::app_probe))
+        .installed_apps(
+            &Module::defaults()
+                .into_iter()
+                .filter_map(Module::app_probe)
+                .collect::<Vec<_>>(),
+        )
         .await
         .expect("apps");
     assert_eq!(
@@ -381,11 +386,21 @@ async fn missing_models_invalid_fields_and_access_errors_are_classified() {
     assert!(clerk.can_read("hr.employee.public").await.expect("probe"));
     // The clerk may not read ir.module.module: the apps come from probing models instead.
     let apps = clerk
-        .installed_apps(&Module::ALL.map(Module::app_probe))
+        .installed_apps(
+            &Module::defaults()
+                .into_iter()
+                .filter_map(Module::app_probe)
+                .collect::<Vec<_>>(),
+        )
         .await
         .expect("probed apps");
     let listed = admin
-        .installed_apps(&Module::ALL.map(Module::app_probe))
+        .installed_apps(
+            &Module::defaults()
+                .into_iter()
+                .filter_map(Module::app_probe)
+                .collect::<Vec<_>>(),
+        )
         .await
         .expect("listed apps");
     assert_eq!(apps, listed);
@@ -583,8 +598,8 @@ async fn every_module_mapping_is_readable_on_every_version() {
     for version in 12..=19 {
         let fx = start(version, 80).await;
         let client = connect(&fx, admin_password(), None).await.expect("connect");
-        for module in Module::ALL {
-            let mapping = module.mapping(client.version(), EmployeeAccess::Full);
+        for module in Module::defaults() {
+            let mapping = module.mapping(client.version(), "", &[]);
             let context = if mapping.has_active {
                 Context::with_archived()
             } else {
@@ -595,7 +610,7 @@ async fn every_module_mapping_is_readable_on_every_version() {
                     mapping.model,
                     &mapping.domain,
                     &SearchOptions {
-                        fields: &mapping.fields,
+                        fields: &mapping.field_names(),
                         order: Some("id asc"),
                         limit: Some(5),
                         context,
@@ -607,24 +622,24 @@ async fn every_module_mapping_is_readable_on_every_version() {
             for row in &rows {
                 for field in &mapping.fields {
                     assert!(
-                        row.contains_key(*field),
+                        row.contains_key(field),
                         "{version} {module}: {field} missing"
                     );
                 }
             }
-            if module == Module::Invoices && version >= 13 {
+            if module == Module::invoices() && version >= 13 {
                 let type_field = if version == 13 { "type" } else { "move_type" };
                 assert!(rows.iter().all(|r| r[type_field] != json!("entry")));
             }
         }
         if version >= 13 {
-            let public = Module::Employees.mapping(client.version(), EmployeeAccess::PublicOnly);
+            let public = Module::employees().mapping(client.version(), "hr.employee.public", &[]);
             client
                 .search_read(
                     public.model,
                     &public.domain,
                     &SearchOptions {
-                        fields: &public.fields,
+                        fields: &public.field_names(),
                         limit: Some(1),
                         context: Context::with_archived(),
                         ..SearchOptions::default()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use shared::config::Settings;
-use shared::modules::{EmployeeAccess, Module};
+use shared::modules::Module;
 use shared::odoo::{ClientSettings, ConnectionInfo, Credential, RetryPolicy, ServerVersion};
 use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
@@ -185,7 +185,7 @@ const INCREMENTAL: FollowUp = FollowUp {
 };
 
 fn mapping_for(w: &World, module: Module) -> shared::modules::ModelMapping {
-    module.mapping(&ServerVersion::new(w.db.version(), 0), EmployeeAccess::Full)
+    module.mapping(&ServerVersion::new(w.db.version(), 0), "", &[])
 }
 
 /// The mirror equals the simulator: same live ids, same writeDate and values of every
@@ -238,15 +238,16 @@ async fn assert_mirror_matches(w: &World, modules: &[Module]) {
             let raw = &record.document["raw"];
             for field in &mapping.fields {
                 assert_eq!(
-                    &raw[*field], &row[*field],
+                    &raw[field.as_str()],
+                    &row[field.as_str()],
                     "{module} {} field {field}",
                     record.odoo_id
                 );
             }
             // Every structured field as the mirror would make it from Odoo's answer now.
             let mut answer = serde_json::Map::new();
-            for field in mapping.fields.iter().chain(std::iter::once(&"id")) {
-                answer.insert(field.to_string(), row[*field].clone());
+            for field in mapping.field_names().into_iter().chain(["id"]) {
+                answer.insert(field.to_string(), row[field].clone());
             }
             let want = module.mirror(mapping.model, answer).expect("maps");
             for (name, value) in &want.fields {
@@ -326,7 +327,7 @@ async fn every_version_syncs(
         let w = world(spec(version, 600), store().await, options()).await;
         initial_sync(&w).await;
         assert_done(&w).await;
-        assert_mirror_matches(&w, &Module::ALL).await;
+        assert_mirror_matches(&w, &Module::defaults()).await;
         w.server.shutdown().await.expect("shutdown");
     }
 }
@@ -341,7 +342,7 @@ async fn thousands_of_rows_in_one_second(store: (SharedStore, Backing)) {
     let w = world(spec, store, options()).await;
     initial_sync(&w).await;
     assert_done(&w).await;
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
     let batches = w.engine.store().batches(&w.tenant).await.expect("batches");
     let biggest = batches
         .iter()
@@ -408,7 +409,7 @@ async fn live_changes_late_commits_and_deletions_converge(store: (SharedStore, B
     let found = w
         .engine
         .store()
-        .records(&w.tenant, Module::Sales, very_late_id - 1, 1)
+        .records(&w.tenant, Module::sales(), very_late_id - 1, 1)
         .await
         .expect("records");
     assert_eq!(
@@ -416,11 +417,11 @@ async fn live_changes_late_commits_and_deletions_converge(store: (SharedStore, B
         Some(very_late_id),
         "reconcile fetched the missing row"
     );
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
     let late_record = w
         .engine
         .store()
-        .records(&w.tenant, Module::Contacts, late_id - 1, 1)
+        .records(&w.tenant, Module::contacts(), late_id - 1, 1)
         .await
         .expect("records");
     assert_eq!(
@@ -430,7 +431,7 @@ async fn live_changes_late_commits_and_deletions_converge(store: (SharedStore, B
     );
     // A deleted record that comes back is restored; a second reconcile is a no-op.
     follow_up(&w, true).await;
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
 }
 
 /// A change to an existing record committed late, with a write_date far older than the
@@ -455,7 +456,7 @@ async fn late_commits_on_existing_records_reach_the_mirror(store: (SharedStore, 
     import.commit();
     follow(&w, INCREMENTAL).await;
     assert_ne!(
-        stored(&w, Module::Contacts, partner).await["city"],
+        stored(&w, Module::contacts(), partner).await["city"],
         json!("Porto"),
         "incremental batches cannot see a commit older than their lookback"
     );
@@ -470,14 +471,14 @@ async fn late_commits_on_existing_records_reach_the_mirror(store: (SharedStore, 
     )
     .await;
     assert_eq!(
-        stored(&w, Module::Contacts, partner).await["city"],
+        stored(&w, Module::contacts(), partner).await["city"],
         json!("Porto")
     );
     assert_eq!(
-        stored(&w, Module::Sales, order).await["amountTotal"],
+        stored(&w, Module::sales(), order).await["amountTotal"],
         json!(4321.0)
     );
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
     // One page of pairs per module (the modules are small) and one call refetching each
     // module's stale record: the calls the old ids-only reconcile made (a `search` per
     // module, a `search_read` per module with missing ids), no more.
@@ -516,20 +517,20 @@ async fn partner_merges_are_corrected_by_verify(store: (SharedStore, Backing)) {
     w.db.merge_partners(&[source], target).expect("merge");
     follow_up(&w, true).await;
     assert!(
-        stored(&w, Module::Contacts, source).await["deletedAt"].is_string(),
+        stored(&w, Module::contacts(), source).await["deletedAt"].is_string(),
         "reconcile marks the merged partner deleted"
     );
     assert_eq!(
-        stored(&w, Module::Sales, pointing[0]).await["partnerId"],
+        stored(&w, Module::sales(), pointing[0]).await["partnerId"],
         json!(source),
         "nothing but a content check can see the re-pointed order"
     );
     follow(&w, VERIFY).await;
     assert_eq!(
-        stored(&w, Module::Sales, pointing[0]).await["partnerId"],
+        stored(&w, Module::sales(), pointing[0]).await["partnerId"],
         json!(target)
     );
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
     let state = w
         .engine
         .store()
@@ -537,7 +538,7 @@ async fn partner_merges_are_corrected_by_verify(store: (SharedStore, Backing)) {
         .await
         .expect("state")
         .expect("tenant");
-    let sales = state.module(Module::Sales).expect("sales");
+    let sales = state.module(Module::sales()).expect("sales");
     assert!(
         sales.last_verify_corrected >= Some(pointing.len() as u64),
         "verify counts the orders it corrected: {sales:?}"
@@ -583,14 +584,14 @@ async fn renames_show_in_linked_records(store: (SharedStore, Backing)) {
         .expect("rename");
     follow(&w, INCREMENTAL).await;
     assert_eq!(
-        stored(&w, Module::Sales, order).await["partnerName"],
+        stored(&w, Module::sales(), order).await["partnerName"],
         json!("Renamed Customer")
     );
     assert_eq!(
-        stored(&w, Module::Employees, employee).await["managerName"],
+        stored(&w, Module::employees(), employee).await["managerName"],
         json!("Renamed Manager")
     );
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
 }
 
 /// A proxy in front of Odoo answers 504 to pages of more than 120 records (Odoo works per
@@ -636,7 +637,7 @@ async fn pages_too_big_for_a_proxy_shrink_instead_of_failing(store: (SharedStore
             .filter(|b| b.status != BatchStatus::Done)
             .collect::<Vec<_>>()
     );
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
 }
 
 async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
@@ -672,7 +673,7 @@ async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
     assert!(opts_steps.is_empty(), "no batch gave up: {opts_steps:?}");
     w.db.clear_faults();
     assert_done(&w).await;
-    assert_mirror_matches(&w, &Module::ALL).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
 }
 
 async fn revoked_credentials_block_the_tenant_without_a_retry_storm(store: (SharedStore, Backing)) {
@@ -741,17 +742,17 @@ async fn empty_odoo_and_some_apps(store: (SharedStore, Backing)) {
         .expect("state")
         .expect("tenant");
     let modules: Vec<Module> = state.modules.iter().map(|m| m.module).collect();
-    assert_eq!(modules, vec![Module::Sales, Module::Contacts]);
-    assert_mirror_matches(&w, &[Module::Sales, Module::Contacts]).await;
+    assert_eq!(modules, vec![Module::sales(), Module::contacts()]);
+    assert_mirror_matches(&w, &[Module::sales(), Module::contacts()]).await;
     // New data after an empty start arrives through the first incremental batch.
     w.db.create("sale.order", json!({"name": "S-FIRST", "state": "draft"}))
         .expect("create");
     follow_up(&w, false).await;
-    assert_mirror_matches(&w, &[Module::Sales, Module::Contacts]).await;
+    assert_mirror_matches(&w, &[Module::sales(), Module::contacts()]).await;
     assert_eq!(
         w.engine
             .store()
-            .record_count(&w.tenant, Module::Sales, false)
+            .record_count(&w.tenant, Module::sales(), false)
             .await
             .expect("count"),
         w.db.count("sale.order").expect("count") as u64

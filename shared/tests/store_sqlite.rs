@@ -79,7 +79,11 @@ fn prepared(modules: &[Module]) -> Prepared {
         protocol: "json2".into(),
         modules: modules
             .iter()
-            .map(|m| (*m, format!("model.{}", m.as_str())))
+            .map(|m| shared::store::PlannedModule {
+                module: *m,
+                model: format!("model.{}", m.as_str()),
+                extra_fields: Vec::new(),
+            })
             .collect(),
         employee_access: EmployeeAccess::Full,
     }
@@ -192,7 +196,7 @@ async fn reopened_file_keeps_everything() {
     let (lease, batches) = {
         let store = SqliteStore::open_in_dir(dir.path()).await.expect("open");
         let (lease, batches) =
-            prepared_tenant(&store, "tenant-1", "worker-a", &[Module::Sales]).await;
+            prepared_tenant(&store, "tenant-1", "worker-a", &[Module::sales()]).await;
         store
             .start_batch(&lease, &batches[0].id, at(20))
             .await
@@ -215,7 +219,7 @@ async fn reopened_file_keeps_everything() {
         "its only batch is done"
     );
     assert_eq!(
-        state.module(Module::Sales).and_then(|m| m.watermark),
+        state.module(Module::sales()).and_then(|m| m.watermark),
         Some(at(100))
     );
     assert_eq!(state.lease.map(|l| l.token), Some(lease.token));
@@ -225,7 +229,7 @@ async fn reopened_file_keeps_everything() {
     assert_eq!(stored[0].status, BatchStatus::Done);
     assert_eq!(stored[0].finished_at, Some(at(30)));
     let records = store
-        .records(&id, Module::Sales, 0, 10)
+        .records(&id, Module::sales(), 0, 10)
         .await
         .expect("records");
     assert_eq!(records.len(), 3);
@@ -300,7 +304,7 @@ async fn two_handles_race_for_the_lease_and_one_wins() {
     for store in [&first, &second] {
         assert_lease_lost(
             store
-                .record_prepare(&loser, &prepared(&[Module::Sales]), &[], at(10))
+                .record_prepare(&loser, &prepared(&[Module::sales()]), &[], at(10))
                 .await,
             "loser's prepare",
         );
@@ -311,7 +315,7 @@ async fn two_handles_race_for_the_lease_and_one_wins() {
         &first
     };
     winner_store
-        .record_prepare(&winner, &prepared(&[Module::Sales]), &[], at(10))
+        .record_prepare(&winner, &prepared(&[Module::sales()]), &[], at(10))
         .await
         .expect("the winner writes through the other handle too");
     let state = first.tenant(&id).await.expect("read").expect("tenant");
@@ -334,8 +338,8 @@ async fn takeover_through_another_handle_fences_the_first() {
     let plan = first
         .record_prepare(
             &a,
-            &prepared(&[Module::Sales]),
-            &[initial(Module::Sales)],
+            &prepared(&[Module::sales()]),
+            &[initial(Module::sales())],
             at(10),
         )
         .await
@@ -365,7 +369,7 @@ async fn takeover_through_another_handle_fences_the_first() {
     );
     assert_eq!(
         second
-            .record_count(&id, Module::Sales, true)
+            .record_count(&id, Module::sales(), true)
             .await
             .expect("count"),
         0
@@ -389,8 +393,8 @@ async fn concurrent_complete_batch_with_a_stale_lease() {
     let plan = first
         .record_prepare(
             &a,
-            &prepared(&[Module::Sales]),
-            &[initial(Module::Sales)],
+            &prepared(&[Module::sales()]),
+            &[initial(Module::sales())],
             at(10),
         )
         .await
@@ -438,7 +442,7 @@ async fn concurrent_complete_batch_with_a_stale_lease() {
         assert_eq!(summary.written, 800, "round {round}");
     }
     let records = first
-        .records(&id, Module::Sales, 0, 5000)
+        .records(&id, Module::sales(), 0, 5000)
         .await
         .expect("records");
     assert_eq!(records.len(), 800);
@@ -447,7 +451,7 @@ async fn concurrent_complete_batch_with_a_stale_lease() {
         .all(|r| r.document["name"] == json!("from B")));
     let state = first.tenant(&id).await.expect("read").expect("tenant");
     assert_eq!(
-        state.module(Module::Sales).and_then(|m| m.watermark),
+        state.module(Module::sales()).and_then(|m| m.watermark),
         Some(at(500))
     );
 }
@@ -500,7 +504,8 @@ async fn writer_waits_for_a_locked_file() {
 async fn five_thousand_records_in_one_batch() {
     let dir = TempDir::new();
     let store = SqliteStore::open_in_dir(dir.path()).await.expect("open");
-    let (lease, plan) = prepared_tenant(&store, "tenant-1", "worker-a", &[Module::Contacts]).await;
+    let (lease, plan) =
+        prepared_tenant(&store, "tenant-1", "worker-a", &[Module::contacts()]).await;
     let id = lease.user_id.clone();
     let records: Vec<MirrorRecord> = (1..=5000)
         .map(|i| {
@@ -535,13 +540,13 @@ async fn five_thousand_records_in_one_batch() {
     assert_eq!(summary.skipped_older, 5000);
     assert_eq!(
         store
-            .record_count(&id, Module::Contacts, true)
+            .record_count(&id, Module::contacts(), true)
             .await
             .expect("count"),
         5000
     );
     let last = store
-        .records(&id, Module::Contacts, 4999, 10)
+        .records(&id, Module::contacts(), 4999, 10)
         .await
         .expect("records");
     assert_eq!(last.len(), 1);
@@ -553,7 +558,8 @@ async fn five_thousand_records_in_one_batch() {
 async fn reconcile_with_a_hundred_thousand_alive_ids() {
     let dir = TempDir::new();
     let store = SqliteStore::open_in_dir(dir.path()).await.expect("open");
-    let (lease, plan) = prepared_tenant(&store, "tenant-1", "worker-a", &[Module::Contacts]).await;
+    let (lease, plan) =
+        prepared_tenant(&store, "tenant-1", "worker-a", &[Module::contacts()]).await;
     let id = lease.user_id.clone();
     // Ids 40, 80, ... 100,000.
     let records: Vec<MirrorRecord> = (1..=2500).map(|i| record(i * 40, 100, "c")).collect();
@@ -570,7 +576,7 @@ async fn reconcile_with_a_hundred_thousand_alive_ids() {
                     &lease,
                     &[NewBatch {
                         kind: BatchKind::Reconcile,
-                        ..initial(Module::Contacts)
+                        ..initial(Module::contacts())
                     }],
                     now,
                 )
@@ -593,13 +599,13 @@ async fn reconcile_with_a_hundred_thousand_alive_ids() {
     assert_eq!(summary.restored, 0);
     assert_eq!(
         store
-            .record_count(&id, Module::Contacts, false)
+            .record_count(&id, Module::contacts(), false)
             .await
             .expect("count"),
         1250
     );
     let deleted = store
-        .records(&id, Module::Contacts, 79, 1)
+        .records(&id, Module::contacts(), 79, 1)
         .await
         .expect("records");
     assert_eq!(deleted[0].odoo_id, 80);
@@ -616,7 +622,7 @@ async fn reconcile_with_a_hundred_thousand_alive_ids() {
     let summary = reconcile(&store, everyone, at(300)).await;
     assert_eq!(summary.restored, 1250);
     let restored = store
-        .records(&id, Module::Contacts, 79, 1)
+        .records(&id, Module::contacts(), 79, 1)
         .await
         .expect("records");
     assert_eq!(restored[0].deleted_at, None);
@@ -640,8 +646,8 @@ async fn malformed_stored_data_is_corrupt_not_a_panic() {
     let plan = store
         .record_prepare(
             &lease,
-            &prepared(&[Module::Sales]),
-            &[initial(Module::Sales)],
+            &prepared(&[Module::sales()]),
+            &[initial(Module::sales())],
             at(10),
         )
         .await
@@ -666,7 +672,7 @@ async fn malformed_stored_data_is_corrupt_not_a_panic() {
     corrupt(
         "records",
         store
-            .records(&id, Module::Sales, 0, 10)
+            .records(&id, Module::sales(), 0, 10)
             .await
             .map(|r| format!("{r:?}")),
     );

@@ -40,7 +40,7 @@ impl Bars {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         let mut bars = BTreeMap::new();
-        for module in Module::ALL {
+        for module in Module::all() {
             let of_module: Vec<&Batch> = batches
                 .iter()
                 .filter(|b| b.module == module && kinds.contains(&b.kind))

@@ -96,7 +96,7 @@ fn move_types(module: Module, param: Option<&str>) -> Result<Option<Vec<String>>
     let Some(param) = param else {
         return Ok(None);
     };
-    if module != Module::Invoices {
+    if module != Module::invoices() {
         return Err(ApiError::invalid_field(
             "moveType",
             "moveType only applies to invoices",
@@ -245,14 +245,14 @@ mod tests {
 
     #[test]
     fn move_type_filter_is_for_invoices_and_known_types() {
-        assert_eq!(move_types(Module::Invoices, None).expect("none"), None);
+        assert_eq!(move_types(Module::invoices(), None).expect("none"), None);
         assert_eq!(
-            move_types(Module::Invoices, Some("out_invoice, out_refund")).expect("valid"),
+            move_types(Module::invoices(), Some("out_invoice, out_refund")).expect("valid"),
             Some(vec!["out_invoice".to_string(), "out_refund".to_string()])
         );
-        assert!(move_types(Module::Invoices, Some("entry")).is_err());
-        assert!(move_types(Module::Invoices, Some("")).is_err());
-        assert!(move_types(Module::Sales, Some("out_invoice")).is_err());
+        assert!(move_types(Module::invoices(), Some("entry")).is_err());
+        assert!(move_types(Module::invoices(), Some("")).is_err());
+        assert!(move_types(Module::sales(), Some("out_invoice")).is_err());
     }
 
     #[test]

@@ -407,12 +407,16 @@ pub async fn tenant_with_a_failed_batch(store: &SharedStore, user: &str) {
     let prepared = shared::store::Prepared {
         odoo_version: "17.0".into(),
         protocol: "xmlrpc".into(),
-        modules: vec![(shared::modules::Module::Sales, "sale.order".into())],
+        modules: vec![shared::store::PlannedModule {
+            module: shared::modules::Module::sales(),
+            model: "sale.order".into(),
+            extra_fields: Vec::new(),
+        }],
         employee_access: shared::modules::EmployeeAccess::Full,
     };
     let plan: Vec<shared::store::NewBatch> = (0..2)
         .map(|i| shared::store::NewBatch {
-            module: shared::modules::Module::Sales,
+            module: shared::modules::Module::sales(),
             kind: shared::store::BatchKind::Initial,
             window_start: now - chrono::Duration::hours(2 - i),
             window_end: now - chrono::Duration::hours(1 - i),

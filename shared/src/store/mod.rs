@@ -114,6 +114,17 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Replaces the fields a module reads besides its own (`extra_fields`, what its field
+    /// patterns found on the tenant's server). Fenced; a module the tenant does not sync is
+    /// left alone.
+    async fn set_module_fields(
+        &self,
+        lease: &Lease,
+        module: Module,
+        extra_fields: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Sets or clears the tenant's blocking error (credentials refused, access denied...):
     /// a blocked tenant gets no work until a person acts. Fenced.
     async fn set_blocked(
@@ -375,9 +386,11 @@ pub(crate) struct ModuleWrites<'a> {
     pub watermark: Option<DateTime<Utc>>,
 }
 
-/// The writes of a fetch group split by module, in [`Module::ALL`] order.
+/// The writes of a fetch group split by module, in module order.
 pub(crate) fn by_module<'a>(writes: &'a [BatchWrite<'a>]) -> Vec<ModuleWrites<'a>> {
-    Module::ALL
+    let modules: std::collections::BTreeSet<Module> =
+        writes.iter().map(|w| w.batch.module).collect();
+    modules
         .into_iter()
         .filter_map(|module| {
             let of_module: Vec<&BatchWrite<'_>> =

@@ -30,8 +30,8 @@ use tokio::sync::Semaphore;
 
 use super::{
     by_module, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
-    DueTenant, Lease, LeaseInfo, ModuleState, NewBatch, Prepared, ReconcileSummary, Store,
-    StoreError, StoreOverview, StoredConnection, StoredRecord, StoredVersion, SyncStatus,
+    DueTenant, Lease, LeaseInfo, ModuleState, NewBatch, PlannedModule, Prepared, ReconcileSummary,
+    Store, StoreError, StoreOverview, StoredConnection, StoredRecord, StoredVersion, SyncStatus,
     TenantError, TenantId, TenantState, WriteSummary,
 };
 use crate::modules::{EmployeeAccess, Module};
@@ -105,7 +105,7 @@ impl MongoStore {
 
     /// Creates the unique and query indexes of DESIGN.md 4.2 (a no-op when they exist).
     pub async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        for module in Module::ALL {
+        for module in Module::all() {
             create_index(
                 &self.records(module),
                 doc! { "userId": 1, "odooId": 1 },
@@ -309,7 +309,7 @@ impl MongoStore {
         let modules: Vec<ModuleState> = prepared
             .modules
             .iter()
-            .map(|(module, model)| kept_module(&old, *module, model, now))
+            .map(|planned| kept_module(&old, planned, now))
             .collect();
         let status = if batches.is_empty() {
             SyncStatus::Done
@@ -789,7 +789,7 @@ impl Store for MongoStore {
             .delete_many(filter.clone())
             .await
             .map_err(mongo_error)?;
-        for module in Module::ALL {
+        for module in Module::all() {
             self.records(module)
                 .delete_many(filter.clone())
                 .await
@@ -938,6 +938,30 @@ impl Store for MongoStore {
                 doc! { "blocked": blocked.clone(), "updatedAt": date(now) },
                 now,
             )
+        })
+        .await
+    }
+
+    async fn set_module_fields(
+        &self,
+        lease: &Lease,
+        module: Module,
+        extra_fields: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.retrying(move || async move {
+            let mut session = self.begin_fenced(lease, now).await?;
+            self.tenants()
+                .update_one(
+                    doc! { "userId": lease.user_id.as_str(), "modules.module": module.as_str() },
+                    doc! { "$set": {
+                        "modules.$.extraFields": extra_fields,
+                        "updatedAt": date(now),
+                    } },
+                )
+                .session(&mut session)
+                .await?;
+            commit(&mut session).await
         })
         .await
     }
@@ -1405,6 +1429,7 @@ fn modules_bson(modules: &[ModuleState]) -> Vec<Document> {
             doc! {
                 "module": m.module.as_str(),
                 "model": &m.model,
+                "extraFields": &m.extra_fields,
                 "watermark": opt_date(m.watermark),
                 "lastIncrementalAt": opt_date(m.last_incremental_at),
                 "lastReconcileAt": opt_date(m.last_reconcile_at),
@@ -1418,16 +1443,12 @@ fn modules_bson(modules: &[ModuleState]) -> Vec<Document> {
 
 /// The module's state after a prepare: its sync history kept when it was synced before. A
 /// module new to the tenant counts as verified now: its initial sync reads every record.
-fn kept_module(
-    old: &[ModuleState],
-    module: Module,
-    model: &str,
-    now: DateTime<Utc>,
-) -> ModuleState {
-    let before = old.iter().find(|m| m.module == module);
+fn kept_module(old: &[ModuleState], planned: &PlannedModule, now: DateTime<Utc>) -> ModuleState {
+    let before = old.iter().find(|m| m.module == planned.module);
     ModuleState {
-        module,
-        model: model.to_string(),
+        module: planned.module,
+        model: planned.model.clone(),
+        extra_fields: planned.extra_fields.clone(),
         watermark: before.and_then(|m| m.watermark),
         last_incremental_at: before.and_then(|m| m.last_incremental_at),
         last_reconcile_at: before.and_then(|m| m.last_reconcile_at),
@@ -1524,6 +1545,21 @@ impl<'a> Fields<'a> {
             .transpose()
     }
 
+    /// A list of strings; missing or null is empty (documents written before the key existed).
+    fn opt_strings(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        match self.value(key) {
+            None | Some(Bson::Null) => Ok(Vec::new()),
+            Some(Bson::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Bson::String(s) => Ok(s.clone()),
+                    _ => Err(self.bad(key, "a list of strings")),
+                })
+                .collect(),
+            Some(_) => Err(self.bad(key, "a list of strings")),
+        }
+    }
+
     fn bool(&self, key: &str) -> Result<bool, StoreError> {
         match self.value(key) {
             Some(Bson::Boolean(b)) => Ok(*b),
@@ -1614,6 +1650,7 @@ fn modules_of(tenant: &Document) -> Result<Vec<ModuleState>, StoreError> {
             Ok(ModuleState {
                 module: f.parsed("module")?,
                 model: f.str("model")?.to_string(),
+                extra_fields: f.opt_strings("extraFields")?,
                 watermark: f.opt_date("watermark")?,
                 last_incremental_at: f.opt_date("lastIncrementalAt")?,
                 last_reconcile_at: f.opt_date("lastReconcileAt")?,

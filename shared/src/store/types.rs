@@ -145,9 +145,18 @@ pub struct Prepared {
     pub odoo_version: String,
     /// `json2`, `xmlrpc` or `jsonrpc`.
     pub protocol: String,
-    /// The modules to sync (their apps are installed), with the model each reads.
-    pub modules: Vec<(Module, String)>,
+    /// The modules to sync (their apps are installed, their models readable).
+    pub modules: Vec<PlannedModule>,
     pub employee_access: EmployeeAccess,
+}
+
+/// A module prepare planned: the model it reads on this tenant's server and the fields its
+/// [patterns](crate::modules::ModuleSpec::field_patterns) found there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedModule {
+    pub module: Module,
+    pub model: String,
+    pub extra_fields: Vec<String>,
 }
 
 /// Per-module sync state of a tenant.
@@ -156,6 +165,10 @@ pub struct ModuleState {
     pub module: Module,
     /// The Odoo model read for it on this tenant's server.
     pub model: String,
+    /// Fields read besides the module's own: what its field patterns (custom fields such as
+    /// `x_studio_*`, or every field of a declared module) found on this tenant's server at
+    /// the last prepare, reconcile or verify.
+    pub extra_fields: Vec<String>,
     /// The newest `write_date` seen in Odoo's data for this module (Odoo's clock, not ours).
     pub watermark: Option<DateTime<Utc>>,
     pub last_incremental_at: Option<DateTime<Utc>>,

@@ -20,8 +20,8 @@ use crate::odoo::{
     ClientSettings, ConnectionInfo, Context, ErrorClass, OdooClient, OdooError, Protocol,
 };
 use crate::store::{
-    Batch, BatchKind, BatchStatus, BatchWrite, NewBatch, Prepared, SharedStore, StoreError,
-    SyncStatus, TenantError, TenantId, TenantState,
+    Batch, BatchKind, BatchStatus, BatchWrite, NewBatch, PlannedModule, Prepared, SharedStore,
+    StoreError, SyncStatus, TenantError, TenantId, TenantState,
 };
 
 /// What the engine needs from the settings.
@@ -45,6 +45,8 @@ pub struct EngineOptions {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub client: ClientSettings,
+    /// The modules a tenant syncs unless its connection names others (`DEFAULT_MODULES`).
+    pub modules: Vec<Module>,
 }
 
 impl EngineOptions {
@@ -64,6 +66,7 @@ impl EngineOptions {
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
             client: settings.client_settings(),
+            modules: settings.modules.clone(),
         }
     }
 }
@@ -247,17 +250,14 @@ impl SyncEngine {
         only: Option<&[Module]>,
     ) -> Result<Step, SyncError> {
         let client = self.client_for(user_id, info, None).await?;
-        let apps = client
-            .installed_apps(&Module::ALL.map(Module::app_probe))
-            .await?;
-        let modules: Vec<Module> = Module::ALL
-            .into_iter()
-            .filter(|m| apps.contains(m.app()))
-            .filter(|m| only.is_none_or(|only| only.contains(m)))
-            .collect();
-        let employee_access = if client.version().major >= 13
-            && modules.contains(&Module::Employees)
-            && !client.can_read("hr.employee").await?
+        let wanted: Vec<Module> = match only {
+            Some(only) => only.to_vec(),
+            None => self.options.modules.clone(),
+        };
+        let available = self.available_modules(&client, &wanted).await?;
+        let employee_access = if available
+            .iter()
+            .any(|(module, model)| module.fallback_model(client.version()) == Some(*model))
         {
             EmployeeAccess::PublicOnly
         } else {
@@ -273,8 +273,9 @@ impl SyncEngine {
         };
         let mut batches = Vec::new();
         let mut planned_modules = Vec::new();
-        for module in modules {
-            let mapping = module.mapping(client.version(), employee_access);
+        for (module, model) in available {
+            let extra_fields = resolve_extra_fields(&client, module, model).await?;
+            let mapping = module.mapping(client.version(), model, &extra_fields);
             let context = context_for(&mapping);
             let start = match self.options.initial_sync_range_days {
                 0 => earliest_write_date(&client, &mapping, context)
@@ -303,7 +304,11 @@ impl SyncEngine {
                 window_end: w.end,
                 expected_count: Some(w.count),
             }));
-            planned_modules.push((module, mapping.model.to_string()));
+            planned_modules.push(PlannedModule {
+                module,
+                model: mapping.model.to_string(),
+                extra_fields,
+            });
         }
         let prepared = Prepared {
             odoo_version: client.version().to_string(),
@@ -320,6 +325,54 @@ impl SyncEngine {
         Ok(Step::Prepared {
             batches: stored.len(),
         })
+    }
+
+    /// Which of `wanted` this server can sync, with the model each reads: a built-in module
+    /// whose app is installed (read from `ir.module.module`, or by probing its models), a
+    /// declared one whose model exists and is readable. A module with a fallback model
+    /// (employees) reads it where the user may not read the main one. The rest are logged
+    /// and left out.
+    async fn available_modules(
+        &self,
+        client: &OdooClient,
+        wanted: &[Module],
+    ) -> Result<Vec<(Module, &'static str)>, OdooError> {
+        let probes: Vec<_> = wanted.iter().filter_map(|m| m.app_probe()).collect();
+        let apps = if probes.is_empty() {
+            Default::default()
+        } else {
+            client.installed_apps(&probes).await?
+        };
+        let version = client.version();
+        let mut available = Vec::with_capacity(wanted.len());
+        for &module in wanted {
+            if let Some(app) = module.app() {
+                if !apps.contains(app) {
+                    tracing::info!(module = %module, app, "app not installed; module left out");
+                    continue;
+                }
+            }
+            let model = module.model(version);
+            let fallback = module.fallback_model(version);
+            if module.app().is_some() && fallback.is_none() {
+                available.push((module, model));
+                continue;
+            }
+            match client.can_read(model).await {
+                Ok(true) => available.push((module, model)),
+                Ok(false) => match fallback {
+                    Some(fallback) => available.push((module, fallback)),
+                    None => {
+                        tracing::warn!(module = %module, model, "the user may not read the model; module left out")
+                    }
+                },
+                Err(OdooError::MissingModel { .. }) => {
+                    tracing::warn!(module = %module, model, "no such model on this server; module left out")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(available)
     }
 
     /// Turns Odoo errors that need a person into a blocked tenant.
@@ -488,8 +541,16 @@ impl SyncEngine {
         let Some(first) = group.first() else {
             return Ok(GroupDone::default());
         };
-        let access = state.employee_access.unwrap_or(EmployeeAccess::Full);
-        let mapping = first.module.mapping(client.version(), access);
+        let module = state.module(first.module);
+        let model = module.map_or("", |m| m.model.as_str());
+        let mut extra_fields = module.map(|m| m.extra_fields.clone()).unwrap_or_default();
+        if first.kind.reads_truth() {
+            // Reconcile and verify look for fields added since (a new custom field).
+            extra_fields = self
+                .refresh_extra_fields(lease, client, first.module, model, extra_fields)
+                .await?;
+        }
+        let mapping = first.module.mapping(client.version(), model, &extra_fields);
         let runner = BatchRunner {
             client,
             mapping: &mapping,
@@ -528,6 +589,27 @@ impl SyncEngine {
             calls,
             finished_initial: summary.finished_initial,
         })
+    }
+
+    /// The module's extra fields as the server has them now; stored when they changed.
+    async fn refresh_extra_fields(
+        &self,
+        lease: &TenantLease,
+        client: &OdooClient,
+        module: Module,
+        model: &str,
+        known: Vec<String>,
+    ) -> Result<Vec<String>, FetchError> {
+        let model = module.mapping(client.version(), model, &[]).model;
+        let found = resolve_extra_fields(client, module, model).await?;
+        if found != known {
+            tracing::info!(module = %module, before = ?known, now = ?found, "fields changed on the server");
+            self.store
+                .set_module_fields(lease.lease(), module, &found, Utc::now())
+                .await
+                .map_err(store_to_fetch)?;
+        }
+        Ok(found)
     }
 
     /// Compares Odoo's `(id, write_date)` pairs with the mirror's: marks records gone from
@@ -939,4 +1021,44 @@ async fn earliest_write_date(
         .and_then(serde_json::Value::as_str)
         .and_then(crate::mirror::parse_datetime)
         .and_then(|at| at.duration_trunc(TimeDelta::days(1)).ok()))
+}
+
+/// Field types never mirrored: file contents (images, attachments) would make every page
+/// megabytes long and belong in a file store, not in dashboard data.
+const SKIPPED_TYPES: [&str; 1] = ["binary"];
+
+/// The fields of `model` the module's [patterns](crate::modules::ModuleSpec::field_patterns)
+/// name on this server, by name: stored, not binary, not already among the module's own
+/// fields. `fields_get` lists only the fields the user may read. No call when the module has
+/// no patterns.
+async fn resolve_extra_fields(
+    client: &OdooClient,
+    module: Module,
+    model: &str,
+) -> Result<Vec<String>, OdooError> {
+    let patterns = &module.spec().field_patterns;
+    if patterns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let own = module.mapping(client.version(), model, &[]).fields;
+    let described = client.fields_get(model, &["type", "store"]).await?;
+    let mut found: Vec<String> = described
+        .iter()
+        .filter(|(name, _)| patterns.iter().any(|p| p.matches(name)))
+        .filter(|(name, _)| name.as_str() != "id" && !own.contains(name))
+        .filter(|(_, attributes)| {
+            let stored = attributes
+                .get("store")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true);
+            let kind = attributes
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            stored && !SKIPPED_TYPES.contains(&kind)
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    found.sort();
+    Ok(found)
 }

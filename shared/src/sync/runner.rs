@@ -157,7 +157,7 @@ impl BatchRunner<'_> {
             let answer = self
                 .page(
                     &domain.clone().and("id", Op::Gt, last_id),
-                    &self.mapping.fields,
+                    &self.mapping.field_names(),
                     asked,
                     Some(asked),
                     true,
@@ -247,7 +247,7 @@ impl BatchRunner<'_> {
             let Some(page) = self
                 .page(
                     &domain,
-                    &self.mapping.fields,
+                    &self.mapping.field_names(),
                     asked,
                     None,
                     true,

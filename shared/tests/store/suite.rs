@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use shared::modules::{EmployeeAccess, Module};
 use shared::store::{
     Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, Lease, MirrorRecord, NewBatch,
-    Prepared, SharedStore, StoreError, SyncStatus, TenantError, TenantId,
+    PlannedModule, Prepared, SharedStore, StoreError, SyncStatus, TenantError, TenantId,
 };
 use shared::store::{EncryptedSecret, StoredConnection};
 
@@ -123,12 +123,7 @@ fn ts(secs: i64) -> DateTime<Utc> {
 }
 
 fn model_of(module: Module) -> &'static str {
-    match module {
-        Module::Sales => "sale.order",
-        Module::Invoices => "account.move",
-        Module::Contacts => "res.partner",
-        Module::Employees => "hr.employee",
-    }
+    module.model(&shared::odoo::ServerVersion::new(17, 0))
 }
 
 fn prepared(modules: &[Module]) -> Prepared {
@@ -137,7 +132,11 @@ fn prepared(modules: &[Module]) -> Prepared {
         protocol: "json2".into(),
         modules: modules
             .iter()
-            .map(|m| (*m, model_of(*m).to_string()))
+            .map(|m| PlannedModule {
+                module: *m,
+                model: model_of(*m).to_string(),
+                extra_fields: Vec::new(),
+            })
             .collect(),
         employee_access: EmployeeAccess::Full,
     }
@@ -446,10 +445,10 @@ pub async fn record_prepare_is_fenced(store: SharedStore) -> CaseResult {
         .await?
         .expect("free lease");
     let _b = take_over(&store, &id).await?;
-    let plan = [new_batch(Module::Sales, BatchKind::Initial, 0, 1)];
+    let plan = [new_batch(Module::sales(), BatchKind::Initial, 0, 1)];
     assert_lease_lost(
         store
-            .record_prepare(&a, &prepared(&[Module::Sales]), &plan, ts(10))
+            .record_prepare(&a, &prepared(&[Module::sales()]), &plan, ts(10))
             .await,
         "record_prepare with a lost lease",
     );
@@ -464,7 +463,7 @@ pub async fn record_prepare_is_fenced(store: SharedStore) -> CaseResult {
 pub async fn record_prepare_with_empty_plan_is_done(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
     let batches = store
-        .record_prepare(&lease, &prepared(&[Module::Sales]), &[], ts(10))
+        .record_prepare(&lease, &prepared(&[Module::sales()]), &[], ts(10))
         .await?;
     assert!(batches.is_empty());
     let state = store.tenant(&id).await?.expect("tenant exists");
@@ -478,9 +477,9 @@ pub async fn record_prepare_replaces_batches_and_keeps_watermarks(
     store: SharedStore,
 ) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let first = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let first = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     assert_eq!(first.len(), 2);
-    for (b, module) in first.iter().zip([Module::Sales, Module::Contacts]) {
+    for (b, module) in first.iter().zip([Module::sales(), Module::contacts()]) {
         assert_eq!(b.module, module);
         assert_eq!(b.user_id, id);
         assert_eq!(b.kind, BatchKind::Initial);
@@ -505,14 +504,15 @@ pub async fn record_prepare_replaces_batches_and_keeps_watermarks(
     };
     store.set_blocked(&lease, Some(&blocked), ts(70)).await?;
 
-    let mut again = prepared(&[Module::Sales, Module::Employees]);
+    let mut again = prepared(&[Module::sales(), Module::employees()]);
     again.odoo_version = "18.0".into();
     again.employee_access = EmployeeAccess::PublicOnly;
-    again.modules[1].1 = "hr.employee.public".into();
+    again.modules[1].model = "hr.employee.public".into();
+    again.modules[1].extra_fields = vec!["x_studio_badge".into()];
     let plan = [
-        new_batch(Module::Sales, BatchKind::Initial, 0, 1),
-        new_batch(Module::Employees, BatchKind::Initial, 0, 1),
-        new_batch(Module::Employees, BatchKind::Initial, 1, 2),
+        new_batch(Module::sales(), BatchKind::Initial, 0, 1),
+        new_batch(Module::employees(), BatchKind::Initial, 0, 1),
+        new_batch(Module::employees(), BatchKind::Initial, 1, 2),
     ];
     let second = store.record_prepare(&lease, &again, &plan, ts(80)).await?;
     assert_eq!(second.len(), 3);
@@ -533,19 +533,20 @@ pub async fn record_prepare_replaces_batches_and_keeps_watermarks(
     assert_eq!(state.protocol.as_deref(), Some("json2"));
     assert_eq!(state.employee_access, Some(EmployeeAccess::PublicOnly));
     let modules: Vec<Module> = state.modules.iter().map(|m| m.module).collect();
-    assert_eq!(modules, vec![Module::Sales, Module::Employees]);
-    let sales = state.module(Module::Sales).expect("sales kept");
+    assert_eq!(modules, vec![Module::sales(), Module::employees()]);
+    let sales = state.module(Module::sales()).expect("sales kept");
     assert_eq!(
         sales.watermark,
         Some(ts(50)),
         "a kept module keeps its watermark"
     );
-    let employees = state.module(Module::Employees).expect("employees added");
+    let employees = state.module(Module::employees()).expect("employees added");
     assert_eq!(employees.model, "hr.employee.public");
+    assert_eq!(employees.extra_fields, ["x_studio_badge"]);
     assert_eq!(employees.watermark, None);
-    assert!(state.module(Module::Contacts).is_none());
+    assert!(state.module(Module::contacts()).is_none());
     // Records stay: prepare replaces the plan, not the mirror.
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 1);
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 1);
     Ok(())
 }
 
@@ -591,17 +592,23 @@ pub async fn sync_status_and_blocked_are_fenced(store: SharedStore) -> CaseResul
 
 pub async fn batches_run_initial_first_in_creation_order(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let initial = prepare(&store, &lease, &[Module::Sales]).await?;
+    let initial = prepare(&store, &lease, &[Module::sales()]).await?;
     let incremental = add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(20),
     )
     .await?;
-    let late_initial =
-        add_one(&store, &lease, Module::Contacts, BatchKind::Initial, ts(30)).await?;
+    let late_initial = add_one(
+        &store,
+        &lease,
+        Module::contacts(),
+        BatchKind::Initial,
+        ts(30),
+    )
+    .await?;
     assert!(incremental.seq < late_initial.seq);
 
     let order: Vec<BatchId> = store
@@ -638,7 +645,7 @@ pub async fn batches_run_initial_first_in_creation_order(store: SharedStore) -> 
 
 pub async fn failed_batch_waits_for_retry_time(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     store.start_batch(&lease, &plan[0].id, ts(20)).await?;
     store
         .fail_batch(
@@ -668,7 +675,7 @@ pub async fn failed_batch_waits_for_retry_time(store: SharedStore) -> CaseResult
 
 pub async fn in_progress_batch_is_resumable(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     store.start_batch(&lease, &plan[0].id, ts(20)).await?;
     let next = store.next_runnable_batch(&id, ts(30)).await?.expect("work");
     assert_eq!(next.id, plan[0].id);
@@ -678,7 +685,7 @@ pub async fn in_progress_batch_is_resumable(store: SharedStore) -> CaseResult {
 
 pub async fn start_batch_counts_attempts(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     let started = store.start_batch(&lease, &plan[0].id, ts(20)).await?;
     assert_eq!(started.status, BatchStatus::InProgress);
     assert_eq!(started.attempts, 1);
@@ -702,7 +709,7 @@ pub async fn start_batch_counts_attempts(store: SharedStore) -> CaseResult {
 
 pub async fn complete_batch_is_idempotent(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     let records = [record(3, 10, "c"), record(1, 10, "a"), record(2, 10, "b")];
     let summary = run_batch(&store, &lease, &plan[0], &records, Some(ts(10)), ts(20)).await?;
     assert_eq!(summary.written, 3);
@@ -718,9 +725,9 @@ pub async fn complete_batch_is_idempotent(store: SharedStore) -> CaseResult {
         .await?;
     assert_eq!(again.skipped_older, 0, "an equal writeDate is not older");
     assert_eq!(again.written, 3);
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 3);
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 3);
     assert_eq!(
-        names(&store, &id, Module::Sales).await?,
+        names(&store, &id, Module::sales()).await?,
         vec![(1, "a".into()), (2, "b".into()), (3, "c".into())]
     );
     Ok(())
@@ -728,7 +735,7 @@ pub async fn complete_batch_is_idempotent(store: SharedStore) -> CaseResult {
 
 pub async fn complete_batch_never_goes_back_to_older_write_date(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     run_batch(
         &store,
         &lease,
@@ -741,7 +748,7 @@ pub async fn complete_batch_never_goes_back_to_older_write_date(store: SharedSto
     let late = add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(300),
     )
@@ -762,14 +769,14 @@ pub async fn complete_batch_never_goes_back_to_older_write_date(store: SharedSto
     assert_eq!(summary.skipped_older, 1);
     assert_eq!(summary.written, 2);
     assert_eq!(
-        names(&store, &id, Module::Sales).await?,
+        names(&store, &id, Module::sales()).await?,
         vec![
             (1, "new".into()),
             (2, "same-newer-content".into()),
             (3, "fresh".into())
         ]
     );
-    let records = store.records(&id, Module::Sales, 0, 1).await?;
+    let records = store.records(&id, Module::sales(), 0, 1).await?;
     assert_eq!(records[0].write_date, ts(100));
     assert_eq!(
         records[0].synced_at,
@@ -783,7 +790,7 @@ pub async fn reconcile_and_verify_writes_are_the_truth_even_when_older(
     store: SharedStore,
 ) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     run_batch(
         &store,
         &lease,
@@ -795,7 +802,7 @@ pub async fn reconcile_and_verify_writes_are_the_truth_even_when_older(
     .await?;
     // A write_date moved back by a direct SQL fix: Odoo's answer is older than the mirror's.
     for (kind, odoo_id) in [(BatchKind::Reconcile, 1), (BatchKind::Verify, 2)] {
-        let batch = add_one(&store, &lease, Module::Sales, kind, ts(300)).await?;
+        let batch = add_one(&store, &lease, Module::sales(), kind, ts(300)).await?;
         let summary = run_batch(
             &store,
             &lease,
@@ -808,10 +815,10 @@ pub async fn reconcile_and_verify_writes_are_the_truth_even_when_older(
         assert_eq!((summary.written, summary.skipped_older), (1, 0), "{kind}");
     }
     assert_eq!(
-        names(&store, &id, Module::Sales).await?,
+        names(&store, &id, Module::sales()).await?,
         vec![(1, "fixed by hand".into()), (2, "fixed by hand".into())]
     );
-    let records = store.records(&id, Module::Sales, 0, 10).await?;
+    let records = store.records(&id, Module::sales(), 0, 10).await?;
     assert!(records.iter().all(|r| r.write_date == ts(40)));
     Ok(())
 }
@@ -856,7 +863,7 @@ fn contact(odoo_id: i64, write_secs: i64, name: &str, parent: Option<(i64, &str)
 
 pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     // Orders 1 and 2 point at partner 12 ("Azure Interior"); contact 13 works there.
     run_batch(
         &store,
@@ -880,7 +887,7 @@ pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> Case
     )
     .await?;
     let other = leased(&store, "tenant-2").await?;
-    let other_plan = prepare(&store, &other.1, &[Module::Sales]).await?;
+    let other_plan = prepare(&store, &other.1, &[Module::sales()]).await?;
     run_batch(
         &store,
         &other.1,
@@ -894,7 +901,7 @@ pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> Case
     let batch = add_one(
         &store,
         &lease,
-        Module::Contacts,
+        Module::contacts(),
         BatchKind::Incremental,
         ts(300),
     )
@@ -908,7 +915,7 @@ pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> Case
         ts(300),
     )
     .await?;
-    for order in store.records(&id, Module::Sales, 0, 10).await? {
+    for order in store.records(&id, Module::sales(), 0, 10).await? {
         let doc = &order.document;
         assert_eq!(doc["partnerName"], json!("Azure Interior Ltd"), "{doc}");
         assert_eq!(doc["raw"]["partner_id"], json!([12, "Azure Interior Ltd"]));
@@ -918,7 +925,7 @@ pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> Case
             "Odoo does not touch their write_date"
         );
     }
-    let contacts = store.records(&id, Module::Contacts, 0, 10).await?;
+    let contacts = store.records(&id, Module::contacts(), 0, 10).await?;
     assert_eq!(
         contacts[1].document["parentName"],
         json!("Azure Interior Ltd")
@@ -927,7 +934,7 @@ pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> Case
         contacts[1].document["raw"]["parent_id"],
         json!([12, "Azure Interior Ltd"])
     );
-    let untouched = store.records(&other.0, Module::Sales, 0, 10).await?;
+    let untouched = store.records(&other.0, Module::sales(), 0, 10).await?;
     assert_eq!(
         untouched[0].document["partnerName"],
         json!("Azure Interior"),
@@ -938,7 +945,7 @@ pub async fn renamed_contact_shows_in_linked_records(store: SharedStore) -> Case
 
 pub async fn verify_counts_what_it_corrected(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     run_batch(
         &store,
         &lease,
@@ -949,24 +956,24 @@ pub async fn verify_counts_what_it_corrected(store: SharedStore) -> CaseResult {
     )
     .await?;
     for corrected in [2, 1] {
-        let batch = add_one(&store, &lease, Module::Sales, BatchKind::Verify, ts(300)).await?;
+        let batch = add_one(&store, &lease, Module::sales(), BatchKind::Verify, ts(300)).await?;
         let records: Vec<MirrorRecord> = (1..=corrected).map(|n| record(n, 100, "fixed")).collect();
         run_batch(&store, &lease, &batch, &records, None, ts(300)).await?;
     }
     let state = store.tenant(&id).await?.expect("tenant");
-    let sales = state.module(Module::Sales).expect("sales");
+    let sales = state.module(Module::sales()).expect("sales");
     assert_eq!(sales.last_verify_corrected, Some(1));
     assert_eq!(sales.verify_corrected_total, 3);
     assert_eq!(sales.last_verify_at, Some(ts(300)));
     let overview = store.overview(ts(400)).await?;
-    assert_eq!(overview.verify_corrected.get(&Module::Sales), Some(&3));
-    assert_eq!(overview.verify_corrected.get(&Module::Contacts), None);
+    assert_eq!(overview.verify_corrected.get(&Module::sales()), Some(&3));
+    assert_eq!(overview.verify_corrected.get(&Module::contacts()), None);
     Ok(())
 }
 
 pub async fn stored_versions_and_records_by_ids(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     run_batch(
         &store,
         &lease,
@@ -976,11 +983,18 @@ pub async fn stored_versions_and_records_by_ids(store: SharedStore) -> CaseResul
         ts(200),
     )
     .await?;
-    let reconcile = add_one(&store, &lease, Module::Sales, BatchKind::Reconcile, ts(300)).await?;
+    let reconcile = add_one(
+        &store,
+        &lease,
+        Module::sales(),
+        BatchKind::Reconcile,
+        ts(300),
+    )
+    .await?;
     store
         .complete_reconcile(&lease, &reconcile, &[1, 3], ts(300))
         .await?;
-    let versions = store.stored_versions(&id, Module::Sales).await?;
+    let versions = store.stored_versions(&id, Module::sales()).await?;
     let seen: Vec<(i64, DateTime<Utc>, bool)> = versions
         .iter()
         .map(|v| (v.odoo_id, v.write_date, v.deleted))
@@ -989,12 +1003,14 @@ pub async fn stored_versions_and_records_by_ids(store: SharedStore) -> CaseResul
         seen,
         vec![(1, ts(50), false), (2, ts(70), true), (3, ts(100), false)]
     );
-    let found = store.records_by_ids(&id, Module::Sales, &[3, 9, 1]).await?;
+    let found = store
+        .records_by_ids(&id, Module::sales(), &[3, 9, 1])
+        .await?;
     let ids: Vec<i64> = found.iter().map(|r| r.odoo_id).collect();
     assert_eq!(ids, vec![1, 3]);
     assert_eq!(found[1].document["name"], json!("c"));
     assert!(store
-        .records_by_ids(&tenant_id("nobody"), Module::Sales, &[1])
+        .records_by_ids(&tenant_id("nobody"), Module::sales(), &[1])
         .await?
         .is_empty());
     Ok(())
@@ -1002,7 +1018,7 @@ pub async fn stored_versions_and_records_by_ids(store: SharedStore) -> CaseResul
 
 pub async fn request_verify_makes_every_module_due(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     let state = store.tenant(&id).await?.expect("tenant");
     assert!(
         state
@@ -1024,7 +1040,7 @@ pub async fn request_verify_makes_every_module_due(store: SharedStore) -> CaseRe
 
 pub async fn complete_batch_clears_deleted_at(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     run_batch(
         &store,
         &lease,
@@ -1034,17 +1050,24 @@ pub async fn complete_batch_clears_deleted_at(store: SharedStore) -> CaseResult 
         ts(20),
     )
     .await?;
-    let reconcile = add_one(&store, &lease, Module::Sales, BatchKind::Reconcile, ts(30)).await?;
+    let reconcile = add_one(
+        &store,
+        &lease,
+        Module::sales(),
+        BatchKind::Reconcile,
+        ts(30),
+    )
+    .await?;
     let started = store.start_batch(&lease, &reconcile.id, ts(30)).await?;
     store
         .complete_reconcile(&lease, &started, &[1], ts(30))
         .await?;
-    assert_eq!(store.record_count(&id, Module::Sales, false).await?, 1);
+    assert_eq!(store.record_count(&id, Module::sales(), false).await?, 1);
 
     let incremental = add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(40),
     )
@@ -1058,12 +1081,12 @@ pub async fn complete_batch_clears_deleted_at(store: SharedStore) -> CaseResult 
         ts(40),
     )
     .await?;
-    let records = store.records(&id, Module::Sales, 1, 10).await?;
+    let records = store.records(&id, Module::sales(), 1, 10).await?;
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].odoo_id, 2);
     assert_eq!(records[0].deleted_at, None, "a record seen again is alive");
     assert_eq!(records[0].document["deletedAt"], Value::Null);
-    assert_eq!(store.record_count(&id, Module::Sales, false).await?, 2);
+    assert_eq!(store.record_count(&id, Module::sales(), false).await?, 2);
     Ok(())
 }
 
@@ -1072,9 +1095,9 @@ pub async fn complete_batch_clears_deleted_at(store: SharedStore) -> CaseResult 
 pub async fn complete_batches_writes_a_group_at_once(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
     let plan: Vec<NewBatch> = [
-        (Module::Sales, 0),
-        (Module::Sales, 1),
-        (Module::Contacts, 2),
+        (Module::sales(), 0),
+        (Module::sales(), 1),
+        (Module::contacts(), 2),
     ]
     .iter()
     .map(|(m, h)| new_batch(*m, BatchKind::Initial, *h, *h + 1))
@@ -1082,7 +1105,7 @@ pub async fn complete_batches_writes_a_group_at_once(store: SharedStore) -> Case
     let plan = store
         .record_prepare(
             &lease,
-            &prepared(&[Module::Sales, Module::Contacts]),
+            &prepared(&[Module::sales(), Module::contacts()]),
             &plan,
             ts(10),
         )
@@ -1111,11 +1134,11 @@ pub async fn complete_batches_writes_a_group_at_once(store: SharedStore) -> Case
     assert_eq!(summary.written, 4, "record 5 is written once: {summary:?}");
     assert_eq!(summary.skipped_older, 0);
     assert_eq!(
-        names(&store, &id, Module::Sales).await?,
+        names(&store, &id, Module::sales()).await?,
         vec![(1, "a".into()), (2, "b".into()), (5, "moved-new".into())]
     );
     assert_eq!(
-        names(&store, &id, Module::Contacts).await?,
+        names(&store, &id, Module::contacts()).await?,
         vec![(7, "c".into())]
     );
     for (batch, fetched) in plan.iter().zip([2, 2, 1]) {
@@ -1126,11 +1149,11 @@ pub async fn complete_batches_writes_a_group_at_once(store: SharedStore) -> Case
     }
     let state = store.tenant(&id).await?.expect("tenant exists");
     assert_eq!(
-        state.module(Module::Sales).and_then(|m| m.watermark),
+        state.module(Module::sales()).and_then(|m| m.watermark),
         Some(ts(30))
     );
     assert_eq!(
-        state.module(Module::Contacts).and_then(|m| m.watermark),
+        state.module(Module::contacts()).and_then(|m| m.watermark),
         Some(ts(40))
     );
     Ok(())
@@ -1139,7 +1162,7 @@ pub async fn complete_batches_writes_a_group_at_once(store: SharedStore) -> Case
 /// A group naming a batch the tenant does not have writes nothing at all, and says which.
 pub async fn complete_batches_is_all_or_nothing(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     let mut ghost = plan[0].clone();
     ghost.id = BatchId::new_random();
     let records = [record(1, 10, "a")];
@@ -1165,7 +1188,7 @@ pub async fn complete_batches_is_all_or_nothing(store: SharedStore) -> CaseResul
         }
         other => panic!("expected UnknownBatch, got {other:?}"),
     }
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 0);
     let batch = batch_by_id(&store, &id, &plan[0].id).await?;
     assert_eq!(
         batch.status,
@@ -1173,7 +1196,10 @@ pub async fn complete_batches_is_all_or_nothing(store: SharedStore) -> CaseResul
         "the group is not half done"
     );
     let state = store.tenant(&id).await?.expect("tenant exists");
-    assert_eq!(state.module(Module::Sales).and_then(|m| m.watermark), None);
+    assert_eq!(
+        state.module(Module::sales()).and_then(|m| m.watermark),
+        None
+    );
     Ok(())
 }
 
@@ -1181,7 +1207,7 @@ pub async fn complete_batches_is_all_or_nothing(store: SharedStore) -> CaseResul
 /// later (incremental) writes do not touch the status.
 pub async fn last_initial_write_finishes_the_sync(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     let status = |store: SharedStore, id: TenantId| async move {
         Ok::<_, StoreError>(store.tenant(&id).await?.expect("tenant exists").sync_status)
     };
@@ -1220,7 +1246,7 @@ pub async fn last_initial_write_finishes_the_sync(store: SharedStore) -> CaseRes
     let later = add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(40),
     )
@@ -1235,7 +1261,7 @@ pub async fn last_initial_write_finishes_the_sync(store: SharedStore) -> CaseRes
 /// does not.
 pub async fn giving_up_the_last_initial_batch_finishes_the_sync(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     run_batch(&store, &lease, &plan[0], &[], None, ts(20)).await?;
     store.start_batch(&lease, &plan[1].id, ts(30)).await?;
     store
@@ -1257,18 +1283,18 @@ pub async fn giving_up_the_last_initial_batch_finishes_the_sync(store: SharedSto
 
 pub async fn watermark_only_rises(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     let watermark = |store: SharedStore, id: TenantId, module: Module| async move {
         let state = store.tenant(&id).await?.expect("tenant exists");
         Ok::<_, StoreError>(state.module(module).and_then(|m| m.watermark))
     };
     run_batch(&store, &lease, &plan[0], &[], Some(ts(100)), ts(10)).await?;
     assert_eq!(
-        watermark(store.clone(), id.clone(), Module::Sales).await?,
+        watermark(store.clone(), id.clone(), Module::sales()).await?,
         Some(ts(100))
     );
     assert_eq!(
-        watermark(store.clone(), id.clone(), Module::Contacts).await?,
+        watermark(store.clone(), id.clone(), Module::contacts()).await?,
         None,
         "only the batch's module moves"
     );
@@ -1276,14 +1302,14 @@ pub async fn watermark_only_rises(store: SharedStore) -> CaseResult {
         let batch = add_one(
             &store,
             &lease,
-            Module::Sales,
+            Module::sales(),
             BatchKind::Incremental,
             ts(20),
         )
         .await?;
         run_batch(&store, &lease, &batch, &[], secs.map(ts), ts(30)).await?;
         assert_eq!(
-            watermark(store.clone(), id.clone(), Module::Sales).await?,
+            watermark(store.clone(), id.clone(), Module::sales()).await?,
             Some(ts(expected)),
             "after a batch with watermark {secs:?}"
         );
@@ -1298,7 +1324,7 @@ pub async fn stale_lease_writes_nothing(store: SharedStore) -> CaseResult {
         .acquire_lease(&id, "worker-a", SHORT)
         .await?
         .expect("free lease");
-    let plan = prepare(&store, &a, &[Module::Sales]).await?;
+    let plan = prepare(&store, &a, &[Module::sales()]).await?;
     let started = store.start_batch(&a, &plan[0].id, ts(20)).await?;
     let _b = take_over(&store, &id).await?;
 
@@ -1323,7 +1349,7 @@ pub async fn stale_lease_writes_nothing(store: SharedStore) -> CaseResult {
         store
             .add_batches(
                 &a,
-                &[new_batch(Module::Sales, BatchKind::Incremental, 5, 6)],
+                &[new_batch(Module::sales(), BatchKind::Incremental, 5, 6)],
                 ts(30),
             )
             .await,
@@ -1334,14 +1360,14 @@ pub async fn stale_lease_writes_nothing(store: SharedStore) -> CaseResult {
         "complete_reconcile",
     );
 
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 0);
     let batches = store.batches(&id).await?;
     assert_eq!(batches.len(), 1, "no batch added");
     assert_eq!(batches[0].status, BatchStatus::InProgress);
     assert_eq!(batches[0].attempts, 1);
     assert_eq!(batches[0].fetched_count, None);
     let state = store.tenant(&id).await?.expect("tenant exists");
-    let sales = state.module(Module::Sales).expect("sales prepared");
+    let sales = state.module(Module::sales()).expect("sales prepared");
     assert_eq!(sales.watermark, None);
     assert_eq!(sales.last_incremental_at, None);
     Ok(())
@@ -1354,7 +1380,7 @@ pub async fn racing_workers_only_current_lease_wins(store: SharedStore) -> CaseR
         .acquire_lease(&id, "worker-a", SHORT)
         .await?
         .expect("free lease");
-    let plan = prepare(&store, &a, &[Module::Sales]).await?;
+    let plan = prepare(&store, &a, &[Module::sales()]).await?;
     let a_batch = store.start_batch(&a, &plan[0].id, ts(20)).await?;
 
     // A stalls past its lease; B takes over and resumes the batch A left in progress.
@@ -1377,8 +1403,8 @@ pub async fn racing_workers_only_current_lease_wins(store: SharedStore) -> CaseR
     assert_lease_lost(a_result, "A after losing its lease");
     assert_eq!(b_result?.written, 40);
 
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 40);
-    let names = names(&store, &id, Module::Sales).await?;
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 40);
+    let names = names(&store, &id, Module::sales()).await?;
     assert!(
         names.iter().all(|(_, n)| n == "from B"),
         "none of A's writes"
@@ -1388,7 +1414,7 @@ pub async fn racing_workers_only_current_lease_wins(store: SharedStore) -> CaseR
     assert_eq!(done.fetched_count, Some(40));
     let state = store.tenant(&id).await?.expect("tenant exists");
     assert_eq!(
-        state.module(Module::Sales).and_then(|m| m.watermark),
+        state.module(Module::sales()).and_then(|m| m.watermark),
         Some(ts(90))
     );
     Ok(())
@@ -1447,22 +1473,22 @@ async fn deleted_ids(
 }
 
 pub async fn reconcile_marks_missing_and_restores_returning(store: SharedStore) -> CaseResult {
-    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=5).await?;
-    let summary = reconcile(&store, &lease, Module::Sales, &[1, 2, 4, 99], ts(100)).await?;
+    let (id, lease) = seeded(&store, "tenant-1", Module::sales(), 1..=5).await?;
+    let summary = reconcile(&store, &lease, Module::sales(), &[1, 2, 4, 99], ts(100)).await?;
     assert_eq!(summary.marked_deleted, 2);
     assert_eq!(summary.restored, 0);
     assert_eq!(
-        deleted_ids(&store, &id, Module::Sales).await?,
+        deleted_ids(&store, &id, Module::sales()).await?,
         vec![(3, Some(ts(100))), (5, Some(ts(100)))]
     );
-    assert_eq!(store.record_count(&id, Module::Sales, false).await?, 3);
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 5);
+    assert_eq!(store.record_count(&id, Module::sales(), false).await?, 3);
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 5);
 
-    let summary = reconcile(&store, &lease, Module::Sales, &[1, 2, 3, 4], ts(200)).await?;
+    let summary = reconcile(&store, &lease, Module::sales(), &[1, 2, 3, 4], ts(200)).await?;
     assert_eq!(summary.marked_deleted, 0);
     assert_eq!(summary.restored, 1);
     assert_eq!(
-        deleted_ids(&store, &id, Module::Sales).await?,
+        deleted_ids(&store, &id, Module::sales()).await?,
         vec![(5, Some(ts(100)))],
         "a record already deleted keeps its first deletedAt"
     );
@@ -1470,34 +1496,40 @@ pub async fn reconcile_marks_missing_and_restores_returning(store: SharedStore) 
 }
 
 pub async fn reconcile_is_idempotent_and_scoped(store: SharedStore) -> CaseResult {
-    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=5).await?;
-    let (other, _) = seeded(&store, "tenant-2", Module::Sales, 1..=5).await?;
-    let contacts_plan =
-        add_one(&store, &lease, Module::Contacts, BatchKind::Initial, ts(30)).await?;
+    let (id, lease) = seeded(&store, "tenant-1", Module::sales(), 1..=5).await?;
+    let (other, _) = seeded(&store, "tenant-2", Module::sales(), 1..=5).await?;
+    let contacts_plan = add_one(
+        &store,
+        &lease,
+        Module::contacts(),
+        BatchKind::Initial,
+        ts(30),
+    )
+    .await?;
     let contacts: Vec<MirrorRecord> = (1..=5).map(|i| record(i, 10, "c")).collect();
     run_batch(&store, &lease, &contacts_plan, &contacts, None, ts(30)).await?;
 
-    let first = reconcile(&store, &lease, Module::Sales, &[1, 2], ts(100)).await?;
+    let first = reconcile(&store, &lease, Module::sales(), &[1, 2], ts(100)).await?;
     assert_eq!(first.marked_deleted, 3);
-    let second = reconcile(&store, &lease, Module::Sales, &[1, 2], ts(200)).await?;
+    let second = reconcile(&store, &lease, Module::sales(), &[1, 2], ts(200)).await?;
     assert_eq!(second.marked_deleted, 0, "already deleted");
     assert_eq!(second.restored, 0);
     assert_eq!(
-        deleted_ids(&store, &id, Module::Sales).await?,
+        deleted_ids(&store, &id, Module::sales()).await?,
         vec![(3, Some(ts(100))), (4, Some(ts(100))), (5, Some(ts(100)))]
     );
-    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 5);
-    assert_eq!(store.record_count(&other, Module::Sales, false).await?, 5);
+    assert_eq!(store.record_count(&id, Module::contacts(), false).await?, 5);
+    assert_eq!(store.record_count(&other, Module::sales(), false).await?, 5);
 
-    let empty = reconcile(&store, &lease, Module::Contacts, &[], ts(300)).await?;
+    let empty = reconcile(&store, &lease, Module::contacts(), &[], ts(300)).await?;
     assert_eq!(empty.marked_deleted, 5, "an empty Odoo deletes everything");
-    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 0);
+    assert_eq!(store.record_count(&id, Module::contacts(), false).await?, 0);
     Ok(())
 }
 
 pub async fn fail_batch_retry_and_permanent(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     store.start_batch(&lease, &plan[0].id, ts(20)).await?;
     store
         .fail_batch(&lease, &plan[0].id, "count mismatch", Some(ts(500)), ts(30))
@@ -1536,7 +1568,7 @@ pub async fn batch_counts_by_kind(store: SharedStore) -> CaseResult {
     let plan = prepare(
         &store,
         &lease,
-        &[Module::Sales, Module::Contacts, Module::Employees],
+        &[Module::sales(), Module::contacts(), Module::employees()],
     )
     .await?;
     run_batch(&store, &lease, &plan[0], &[], None, ts(20)).await?;
@@ -1547,18 +1579,25 @@ pub async fn batch_counts_by_kind(store: SharedStore) -> CaseResult {
     add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(40),
     )
     .await?;
-    let reconcile = add_one(&store, &lease, Module::Sales, BatchKind::Reconcile, ts(40)).await?;
+    let reconcile = add_one(
+        &store,
+        &lease,
+        Module::sales(),
+        BatchKind::Reconcile,
+        ts(40),
+    )
+    .await?;
     store.start_batch(&lease, &reconcile.id, ts(50)).await?;
     store
         .fail_batch(&lease, &reconcile.id, "timeout", Some(ts(90)), ts(50))
         .await?;
     let (other, other_lease) = leased(&store, "tenant-2").await?;
-    prepare(&store, &other_lease, &[Module::Sales]).await?;
+    prepare(&store, &other_lease, &[Module::sales()]).await?;
 
     let initial = store.batch_counts(&id, BatchKind::Initial).await?;
     assert_eq!(
@@ -1610,19 +1649,19 @@ pub async fn batch_counts_by_kind(store: SharedStore) -> CaseResult {
 
 pub async fn records_page_by_odoo_id_per_tenant(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     // Stored out of order: paging must sort by odooId.
     let records: Vec<MirrorRecord> = (1..=25)
         .map(|i| record((i * 7) % 25 + 1, 10, "r"))
         .collect();
     run_batch(&store, &lease, &plan[0], &records, None, ts(20)).await?;
-    seeded(&store, "tenant-2", Module::Sales, 100..=110).await?;
+    seeded(&store, "tenant-2", Module::sales(), 100..=110).await?;
 
     let mut seen = Vec::new();
     let mut after = 0;
     let mut pages = 0;
     loop {
-        let page = store.records(&id, Module::Sales, after, 10).await?;
+        let page = store.records(&id, Module::sales(), after, 10).await?;
         if page.is_empty() {
             break;
         }
@@ -1634,10 +1673,10 @@ pub async fn records_page_by_odoo_id_per_tenant(store: SharedStore) -> CaseResul
     assert_eq!(pages, 3);
     assert_eq!(seen, (1..=25).collect::<Vec<i64>>());
     assert!(store
-        .records(&id, Module::Contacts, 0, 10)
+        .records(&id, Module::contacts(), 0, 10)
         .await?
         .is_empty());
-    let tail = store.records(&id, Module::Sales, 20, 100).await?;
+    let tail = store.records(&id, Module::sales(), 20, 100).await?;
     assert_eq!(
         tail.iter().map(|r| r.odoo_id).collect::<Vec<_>>(),
         vec![21, 22, 23, 24, 25]
@@ -1646,22 +1685,25 @@ pub async fn records_page_by_odoo_id_per_tenant(store: SharedStore) -> CaseResul
 }
 
 pub async fn record_count_with_and_without_deleted(store: SharedStore) -> CaseResult {
-    let (id, lease) = seeded(&store, "tenant-1", Module::Contacts, 1..=10).await?;
-    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 10);
+    let (id, lease) = seeded(&store, "tenant-1", Module::contacts(), 1..=10).await?;
+    assert_eq!(
+        store.record_count(&id, Module::contacts(), false).await?,
+        10
+    );
     reconcile(
         &store,
         &lease,
-        Module::Contacts,
+        Module::contacts(),
         &[1, 2, 3, 4, 5, 6],
         ts(100),
     )
     .await?;
-    assert_eq!(store.record_count(&id, Module::Contacts, false).await?, 6);
-    assert_eq!(store.record_count(&id, Module::Contacts, true).await?, 10);
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    assert_eq!(store.record_count(&id, Module::contacts(), false).await?, 6);
+    assert_eq!(store.record_count(&id, Module::contacts(), true).await?, 10);
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 0);
     assert_eq!(
         store
-            .record_count(&tenant_id("tenant-2"), Module::Contacts, true)
+            .record_count(&tenant_id("tenant-2"), Module::contacts(), true)
             .await?,
         0
     );
@@ -1669,23 +1711,30 @@ pub async fn record_count_with_and_without_deleted(store: SharedStore) -> CaseRe
 }
 
 pub async fn delete_tenant_removes_everything(store: SharedStore) -> CaseResult {
-    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=5).await?;
-    let extra = add_one(&store, &lease, Module::Contacts, BatchKind::Initial, ts(30)).await?;
+    let (id, lease) = seeded(&store, "tenant-1", Module::sales(), 1..=5).await?;
+    let extra = add_one(
+        &store,
+        &lease,
+        Module::contacts(),
+        BatchKind::Initial,
+        ts(30),
+    )
+    .await?;
     run_batch(&store, &lease, &extra, &[record(1, 10, "c")], None, ts(30)).await?;
     let pending = add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(40),
     )
     .await?;
-    let (other, _) = seeded(&store, "tenant-2", Module::Sales, 1..=3).await?;
+    let (other, _) = seeded(&store, "tenant-2", Module::sales(), 1..=3).await?;
 
     store.delete_tenant(&id).await?;
     assert!(store.tenant(&id).await?.is_none());
     assert!(store.batches(&id).await?.is_empty());
-    for module in Module::ALL {
+    for module in Module::all() {
         assert_eq!(
             store.record_count(&id, module, true).await?,
             0,
@@ -1693,7 +1742,7 @@ pub async fn delete_tenant_removes_everything(store: SharedStore) -> CaseResult 
         );
     }
     assert!(store.next_runnable_batch(&id, ts(50)).await?.is_none());
-    assert_eq!(store.record_count(&other, Module::Sales, true).await?, 3);
+    assert_eq!(store.record_count(&other, Module::sales(), true).await?, 3);
     assert_eq!(store.batches(&other).await?.len(), 1);
 
     let late = [record(9, 10, "late")];
@@ -1715,7 +1764,7 @@ pub async fn delete_tenant_removes_everything(store: SharedStore) -> CaseResult 
         store.tenant(&id).await?.is_none(),
         "late writes recreate nothing"
     );
-    assert_eq!(store.record_count(&id, Module::Sales, true).await?, 0);
+    assert_eq!(store.record_count(&id, Module::sales(), true).await?, 0);
     store.delete_tenant(&id).await?;
     Ok(())
 }
@@ -1738,7 +1787,7 @@ pub async fn recreated_tenant_refuses_old_lease(store: SharedStore) -> CaseResul
     );
     assert_lease_lost(
         store
-            .record_prepare(&old, &prepared(&[Module::Sales]), &[], ts(10))
+            .record_prepare(&old, &prepared(&[Module::sales()]), &[], ts(10))
             .await,
         "old lease on the recreated tenant",
     );
@@ -1751,13 +1800,13 @@ pub async fn recreated_tenant_refuses_old_lease(store: SharedStore) -> CaseResul
 
 pub async fn add_batches_stamps_module_times(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     let added = store
         .add_batches(
             &lease,
             &[
-                new_batch(Module::Sales, BatchKind::Incremental, 10, 11),
-                new_batch(Module::Contacts, BatchKind::Reconcile, 10, 11),
+                new_batch(Module::sales(), BatchKind::Incremental, 10, 11),
+                new_batch(Module::contacts(), BatchKind::Reconcile, 10, 11),
             ],
             ts(300),
         )
@@ -1776,10 +1825,10 @@ pub async fn add_batches_stamps_module_times(store: SharedStore) -> CaseResult {
     assert_eq!(added[0].window_end, ts(11 * 3600));
 
     let state = store.tenant(&id).await?.expect("tenant exists");
-    let sales = state.module(Module::Sales).expect("sales");
+    let sales = state.module(Module::sales()).expect("sales");
     assert_eq!(sales.last_incremental_at, Some(ts(300)));
     assert_eq!(sales.last_reconcile_at, None);
-    let contacts = state.module(Module::Contacts).expect("contacts");
+    let contacts = state.module(Module::contacts()).expect("contacts");
     assert_eq!(contacts.last_reconcile_at, Some(ts(300)));
     assert_eq!(contacts.last_incremental_at, None);
     assert_eq!(store.batches(&id).await?.len(), 4);
@@ -1789,7 +1838,7 @@ pub async fn add_batches_stamps_module_times(store: SharedStore) -> CaseResult {
 
 pub async fn raw_values_round_trip(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::contacts()]).await?;
     let raw = json!({
         "id": 7,
         "name": "$where",
@@ -1824,14 +1873,14 @@ pub async fn raw_values_round_trip(store: SharedStore) -> CaseResult {
     let again = add_one(
         &store,
         &lease,
-        Module::Contacts,
+        Module::contacts(),
         BatchKind::Incremental,
         ts(30),
     )
     .await?;
     run_batch(&store, &lease, &again, &[rec], None, ts(30)).await?;
 
-    let stored = store.records(&id, Module::Contacts, 0, 10).await?;
+    let stored = store.records(&id, Module::contacts(), 0, 10).await?;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].document["raw"], raw);
     assert_eq!(stored[0].document["name"], json!("$where"));
@@ -1842,7 +1891,7 @@ pub async fn raw_values_round_trip(store: SharedStore) -> CaseResult {
 pub async fn document_has_camel_case_fields_and_rfc3339_dates(store: SharedStore) -> CaseResult {
     use shared::store::FieldValue as F;
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
     let mut rec = record(42, 3600, "SO042");
     rec.active = false;
     rec.create_date = Some(ts(60));
@@ -1861,7 +1910,7 @@ pub async fn document_has_camel_case_fields_and_rfc3339_dates(store: SharedStore
     ];
     run_batch(&store, &lease, &plan[0], &[rec], None, ts(7200)).await?;
 
-    let stored = store.records(&id, Module::Sales, 0, 10).await?;
+    let stored = store.records(&id, Module::sales(), 0, 10).await?;
     let record = &stored[0];
     assert_eq!(record.odoo_id, 42);
     assert_eq!(record.write_date, ts(3600));
@@ -1895,7 +1944,7 @@ pub async fn document_has_camel_case_fields_and_rfc3339_dates(store: SharedStore
 
 pub async fn large_batch_in_one_write(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Invoices]).await?;
+    let plan = prepare(&store, &lease, &[Module::invoices()]).await?;
     let records: Vec<MirrorRecord> = (1..=2000)
         .map(|i| {
             let mut r = record(i, 10 + i % 60, "INV");
@@ -1908,8 +1957,11 @@ pub async fn large_batch_in_one_write(store: SharedStore) -> CaseResult {
         .collect();
     let summary = run_batch(&store, &lease, &plan[0], &records, Some(ts(69)), ts(100)).await?;
     assert_eq!(summary.written, 2000);
-    assert_eq!(store.record_count(&id, Module::Invoices, true).await?, 2000);
-    let all = store.records(&id, Module::Invoices, 0, 5000).await?;
+    assert_eq!(
+        store.record_count(&id, Module::invoices(), true).await?,
+        2000
+    );
+    let all = store.records(&id, Module::invoices(), 0, 5000).await?;
     assert_eq!(all.len(), 2000);
     assert_eq!(all.last().map(|r| r.odoo_id), Some(2000));
     let done = batch_by_id(&store, &id, &plan[0].id).await?;
@@ -1965,11 +2017,11 @@ pub async fn connection_is_saved_and_read_back(store: SharedStore) -> CaseResult
 /// Saving again starts over: the plan, the blocking error and what prepare found are gone,
 /// the old lease is void, and the mirrored records stay until the new sync overwrites them.
 pub async fn save_connection_starts_a_fresh_sync(store: SharedStore) -> CaseResult {
-    let (id, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=3).await?;
+    let (id, lease) = seeded(&store, "tenant-1", Module::sales(), 1..=3).await?;
     add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(30),
     )
@@ -2006,7 +2058,7 @@ pub async fn save_connection_starts_a_fresh_sync(store: SharedStore) -> CaseResu
         BatchCounts::default()
     );
     assert_eq!(
-        store.record_count(&id, Module::Sales, true).await?,
+        store.record_count(&id, Module::sales(), true).await?,
         3,
         "mirrored records stay"
     );
@@ -2028,7 +2080,7 @@ pub async fn save_connection_starts_a_fresh_sync(store: SharedStore) -> CaseResu
     assert!(new.token > lease.token, "tokens only grow");
     assert_lease_lost(
         store
-            .record_prepare(&lease, &prepared(&[Module::Sales]), &[], ts(70))
+            .record_prepare(&lease, &prepared(&[Module::sales()]), &[], ts(70))
             .await,
         "the old lease under the same holder name",
     );
@@ -2079,7 +2131,7 @@ pub async fn list_tenants_pages_in_user_id_order(store: SharedStore) -> CaseResu
 
 pub async fn retry_failed_batches_gives_new_attempts(store: SharedStore) -> CaseResult {
     let (id, lease) = leased(&store, "tenant-1").await?;
-    let plan = prepare(&store, &lease, &[Module::Sales, Module::Contacts]).await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
     for batch in &plan {
         store.start_batch(&lease, &batch.id, ts(20)).await?;
     }
@@ -2090,7 +2142,7 @@ pub async fn retry_failed_batches_gives_new_attempts(store: SharedStore) -> Case
         .fail_batch(&lease, &plan[1].id, "timeout", Some(ts(500)), ts(30))
         .await?;
     let (other, other_lease) = leased(&store, "tenant-2").await?;
-    let other_plan = prepare(&store, &other_lease, &[Module::Sales]).await?;
+    let other_plan = prepare(&store, &other_lease, &[Module::sales()]).await?;
     store
         .fail_batch(&other_lease, &other_plan[0].id, "boom", None, ts(30))
         .await?;
@@ -2163,11 +2215,11 @@ pub async fn overview_counts_across_tenants(store: SharedStore) -> CaseResult {
     assert_eq!(empty.batches, BatchCounts::default());
     assert_eq!(empty.live_leases, 0);
 
-    let (_, lease) = seeded(&store, "tenant-1", Module::Sales, 1..=4).await?;
+    let (_, lease) = seeded(&store, "tenant-1", Module::sales(), 1..=4).await?;
     add_one(
         &store,
         &lease,
-        Module::Sales,
+        Module::sales(),
         BatchKind::Incremental,
         ts(30),
     )
@@ -2200,8 +2252,8 @@ pub async fn overview_counts_across_tenants(store: SharedStore) -> CaseResult {
     );
     assert_eq!(overview.batches.done, 1);
     assert_eq!(overview.batches.pending, 1);
-    assert_eq!(overview.records.get(&Module::Sales), Some(&4));
-    assert_eq!(overview.records.get(&Module::Contacts), Some(&0));
+    assert_eq!(overview.records.get(&Module::sales()), Some(&4));
+    assert_eq!(overview.records.get(&Module::contacts()), Some(&0));
     Ok(())
 }
 
@@ -2249,14 +2301,14 @@ pub async fn due_tenants_lists_each_kind_of_work_once(store: SharedStore) -> Cas
     store.ensure_tenant(&tenant_id("t-bare")).await?;
     // Planned, lease released: process.
     let (run, lease) = leased(&store, "t-run").await?;
-    prepare(&store, &lease, &[Module::Sales]).await?;
+    prepare(&store, &lease, &[Module::sales()]).await?;
     store.release_lease(&lease).await?;
     // Planned, lease still held: nothing (its worker goes on by itself).
     let (_, held) = leased(&store, "t-held").await?;
-    prepare(&store, &held, &[Module::Sales]).await?;
+    prepare(&store, &held, &[Module::sales()]).await?;
     // Done, nothing runnable, never had an incremental pass: follow-up.
     let (done, lease) = leased(&store, "t-done").await?;
-    let batches = prepare(&store, &lease, &[Module::Contacts]).await?;
+    let batches = prepare(&store, &lease, &[Module::contacts()]).await?;
     run_batch(&store, &lease, &batches[0], &[], None, ts(20)).await?;
     store
         .set_sync_status(&lease, SyncStatus::Done, ts(21))

@@ -137,7 +137,7 @@ impl MongoStore {
             .count_documents(doc! { "lease.expiresAt": { "$gt": date(now) } })
             .await
             .map_err(mongo_error)?;
-        for module in Module::ALL {
+        for module in Module::all() {
             let live = self
                 .records(module)
                 .count_documents(doc! { "deletedAt": Bson::Null })

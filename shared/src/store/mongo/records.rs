@@ -126,19 +126,26 @@ impl MongoStore {
         }
         for link in target.links_to() {
             let (id_field, name_field) = (link.id_field(), link.name_field());
-            let raw_field = format!("raw.{}", link.odoo_field);
-            let statements = renames
+            // Versions may name the field differently: the raw pair is rewritten under the
+            // name the record has, never added under another.
+            let statements = link
+                .odoo_fields
                 .iter()
-                .map(|(id, name)| {
-                    doc! {
-                        "q": {
-                            "userId": user_id.as_str(),
-                            &id_field: id,
-                            &name_field: { "$ne": name },
-                        },
-                        "u": { "$set": { &name_field: name, &raw_field: [*id, name] } },
-                        "multi": true,
-                    }
+                .flat_map(|odoo_field| {
+                    let raw_field = format!("raw.{odoo_field}");
+                    let (id_field, name_field) = (id_field.clone(), name_field.clone());
+                    renames.iter().map(move |(id, name)| {
+                        doc! {
+                            "q": {
+                                "userId": user_id.as_str(),
+                                &id_field: id,
+                                &name_field: { "$ne": name },
+                                &raw_field: { "$exists": true },
+                            },
+                            "u": { "$set": { &name_field: name, &raw_field: [*id, name] } },
+                            "multi": true,
+                        }
+                    })
                 })
                 .collect();
             self.send_updates(session, link.module.collection(), statements)

@@ -134,6 +134,8 @@ pub(super) const TENANT_COLUMNS: &str = "user_id, sync_status, blocked, odoo_ver
 pub(super) struct StoredModule {
     pub module: String,
     pub model: String,
+    #[serde(default)]
+    pub extra_fields: Vec<String>,
     pub watermark: Option<String>,
     pub last_incremental_at: Option<String>,
     pub last_reconcile_at: Option<String>,
@@ -152,6 +154,7 @@ impl StoredModule {
         StoredModule {
             module: module.as_str().to_string(),
             model: model.to_string(),
+            extra_fields: Vec::new(),
             watermark: None,
             last_incremental_at: None,
             last_reconcile_at: None,
@@ -165,6 +168,7 @@ impl StoredModule {
         Ok(ModuleState {
             module: parse_name("modules.module", &self.module)?,
             model: self.model.clone(),
+            extra_fields: self.extra_fields.clone(),
             watermark: parse_ts_opt("modules.watermark", self.watermark.clone())?,
             last_incremental_at: parse_ts_opt(
                 "modules.lastIncrementalAt",

@@ -407,8 +407,8 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        let tables = Module::ALL
-            .iter()
+        let tables = Module::all()
+            .into_iter()
             .map(|m| m.collection())
             .chain(["odoosyncbatches", "odoosyncstatuses"]);
         for table in tables {
@@ -530,13 +530,14 @@ impl Store for SqliteStore {
         let modules: Vec<StoredModule> = prepared
             .modules
             .iter()
-            .map(|(module, model)| {
-                let kept = before.iter().find(|m| m.module == module.as_str());
+            .map(|planned| {
+                let kept = before.iter().find(|m| m.module == planned.module.as_str());
                 StoredModule {
-                    model: model.clone(),
-                    ..kept
-                        .cloned()
-                        .unwrap_or_else(|| StoredModule::new(*module, model, &ts(now)))
+                    model: planned.model.clone(),
+                    extra_fields: planned.extra_fields.clone(),
+                    ..kept.cloned().unwrap_or_else(|| {
+                        StoredModule::new(planned.module, &planned.model, &ts(now))
+                    })
                 }
             })
             .collect();
@@ -624,6 +625,23 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_module_fields(
+        &self,
+        lease: &Lease,
+        module: Module,
+        extra_fields: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.fenced(lease).await?;
+        update_modules(&mut tx, &lease.user_id, now, |modules| {
+            if let Some(state) = module_mut(modules, module) {
+                state.extra_fields = extra_fields.to_vec();
+            }
+        })
+        .await?;
         tx.commit().await.map_err(db_err)
     }
 

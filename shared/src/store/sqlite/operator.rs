@@ -121,7 +121,7 @@ impl SqliteStore {
         .map_err(db_err)?;
         overview.blocked_tenants = to_u64("blocked tenants", blocked)?;
         overview.live_leases = to_u64("live leases", live)?;
-        for module in Module::ALL {
+        for module in Module::all() {
             let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM {table} WHERE deleted_at IS NULL",
                 table = module.collection()

@@ -116,22 +116,27 @@ pub(super) async fn follow_renames(
             format!("$.{}", link.id_field()),
             format!("$.{}", link.name_field()),
         );
-        let raw_path = format!("$.raw.{}", link.odoo_field);
-        let sql = format!(
-            "UPDATE {table} SET document = json_set(document, '{name_path}', ?1, \
-             '{raw_path}', json_array(?2, ?1)) \
-             WHERE user_id = ?3 AND json_extract(document, '{id_path}') = ?2 \
-             AND json_extract(document, '{name_path}') IS NOT ?1",
-            table = link.module.collection()
-        );
-        for (id, name) in renames {
-            sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(name.as_str())
-                .bind(*id)
-                .bind(user_id.as_str())
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?;
+        // Versions may name the field differently: the raw pair is rewritten under the name
+        // the record has, never added under another.
+        for odoo_field in link.odoo_fields {
+            let raw_path = format!("$.raw.{odoo_field}");
+            let sql = format!(
+                "UPDATE {table} SET document = json_set(document, '{name_path}', ?1, \
+                 '{raw_path}', json_array(?2, ?1)) \
+                 WHERE user_id = ?3 AND json_extract(document, '{id_path}') = ?2 \
+                 AND json_extract(document, '{name_path}') IS NOT ?1 \
+                 AND json_type(document, '{raw_path}') IS NOT NULL",
+                table = link.module.collection()
+            );
+            for (id, name) in renames {
+                sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(name.as_str())
+                    .bind(*id)
+                    .bind(user_id.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_err)?;
+            }
         }
     }
     Ok(())

@@ -137,7 +137,7 @@ pub(super) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {
     for ddl in BASE_TABLES {
         sqlx::query(*ddl).execute(&mut *tx).await.map_err(db_err)?;
     }
-    for module in Module::ALL {
+    for module in Module::all() {
         sqlx::query(sqlx::AssertSqlSafe(record_table(module)))
             .execute(&mut *tx)
             .await

@@ -9,7 +9,9 @@
 use std::time::{Duration, Instant};
 
 use shared::modules::Module;
-use shared::odoo::{ClientSettings, ConnectionInfo, OdooClient, OdooError, TransientKind};
+use shared::odoo::{
+    ClientSettings, ConnectionInfo, OdooClient, OdooError, Protocol, TransientKind,
+};
 
 use crate::error::ApiError;
 use crate::metrics::ApiMetrics;
@@ -91,8 +93,12 @@ fn odoo_error(error: &OdooError) -> ApiError {
 }
 
 /// Runs the test; it gives up after `deadline`.
+/// `protocol` forces one (else detection picks); `wanted` are the modules the tenant asks for,
+/// of which the report lists those the server can sync.
 pub async fn test_connection(
     info: &ConnectionInfo,
+    protocol: Option<Protocol>,
+    wanted: &[Module],
     policy: &AddressPolicy,
     settings: &ClientSettings,
     metrics: &ApiMetrics,
@@ -102,15 +108,15 @@ pub async fn test_connection(
     let started = Instant::now();
     let (http, refusals) = policy.guarded_client(settings)?;
     let testing = async {
-        let client = OdooClient::connect_with(http, info.clone(), settings, None).await?;
-        let wanted = Module::defaults();
+        let client = OdooClient::connect_with(http, info.clone(), settings, protocol).await?;
         let probes: Vec<_> = wanted.iter().filter_map(|m| m.app_probe()).collect();
         let apps = client.installed_apps(&probes).await?;
         Ok::<_, OdooError>(ProbeReport {
             odoo_version: client.version().to_string(),
             protocol: client.protocol().to_string(),
             modules: wanted
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|m| m.app().is_none_or(|app| apps.contains(app)))
                 .collect(),
         })

@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use shared::config::{ApiLimits, Settings};
 use shared::crypto::{CryptoError, Keyring};
+use shared::modules::Module;
 use shared::odoo::{ClientSettings, RetryPolicy};
 
 use crate::ssrf::{AddressPolicy, AllowedHostError};
@@ -33,6 +34,8 @@ pub struct ApiSettings {
     pub status_poll_interval: Duration,
     /// Timeouts, caps and rates towards clients; the token policy.
     pub limits: ApiLimits,
+    /// The modules a tenant syncs unless it names others (`DEFAULT_MODULES`).
+    pub default_modules: Vec<Module>,
 }
 
 /// A setting the API cannot start without.
@@ -76,6 +79,7 @@ impl ApiSettings {
             body_limit: DEFAULT_BODY_LIMIT,
             status_poll_interval: Duration::from_secs(2),
             limits: settings.api_limits.clone(),
+            default_modules: settings.modules.clone(),
         })
     }
 }

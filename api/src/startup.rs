@@ -21,7 +21,9 @@ use crate::error;
 use crate::http_limits::{check_head, BodyLimit};
 use crate::metrics::track;
 use crate::queue::QueueAdmin;
-use crate::routes::{admin, connection, dashboard, docs, health, metrics, page, records, status};
+use crate::routes::{
+    admin, connection, dashboard, docs, health, metrics, modules, page, records, status,
+};
 use crate::serve::{serve, ConnectionLimits};
 use crate::settings::ApiSettings;
 use crate::state::AppState;
@@ -61,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/odoo/status", get(status::status))
         .route("/odoo/status/events", get(status::status_events))
         .route("/odoo/dashboard", get(dashboard::dashboard))
+        .route("/odoo/modules", get(modules::modules))
         .route("/odoo/records/{module}", get(records::records))
         .route("/admin", get(page::operator_page))
         .route("/admin/tenants", get(admin::list_tenants))

@@ -230,6 +230,8 @@ pub fn stored_connection(
         secret_kind: secret_kind.to_string(),
         secret: seal(keyring, info.credential.expose())?,
         saved_at,
+        modules: None,
+        protocol: None,
     })
 }
 

@@ -8,7 +8,8 @@ use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::crypto::stored_connection;
-use shared::odoo::{ConnectionInfo, Credential, OdooError};
+use shared::modules::{Module, UnknownModule};
+use shared::odoo::{ConnectionInfo, Credential, OdooError, Protocol};
 use utoipa::ToSchema;
 
 use crate::auth::Tenant;
@@ -41,6 +42,65 @@ pub struct SaveConnectionRequest {
     /// An API key of the user (Odoo 14+; needed for JSON-2 on 19+).
     #[schema(min_length = 1, max_length = 1024, format = Password)]
     pub api_key: Option<String>,
+    /// The modules to sync (see `GET /odoo/modules` for the names: `sales`, `invoices`,
+    /// `contacts`, `employees`, the optional `sale_lines`, `invoice_lines`, `products`, and
+    /// modules declared in the service's settings). Default: the service's default modules.
+    #[schema(example = json!(["sales", "sale_lines", "products"]))]
+    pub modules: Option<Vec<String>>,
+    /// `auto` (default: detected, JSON-2 first on 19+ with an API key), `json2`, `xmlrpc` or
+    /// `jsonrpc`.
+    #[schema(example = "auto")]
+    pub protocol: Option<String>,
+}
+
+/// What the request asks for besides the connection itself.
+struct Wishes {
+    modules: Option<Vec<Module>>,
+    protocol: Option<Protocol>,
+}
+
+/// The `modules` and `protocol` of the request, or a 400 naming the field.
+fn wishes(request: &SaveConnectionRequest) -> Result<Wishes, ApiError> {
+    let modules = match &request.modules {
+        None => None,
+        Some(names) if names.is_empty() => {
+            return Err(ApiError::invalid_field(
+                "modules",
+                "name at least one module, or leave modules out for the default ones",
+            ))
+        }
+        Some(names) if names.len() > 64 => {
+            return Err(ApiError::invalid_field("modules", "at most 64 modules"))
+        }
+        Some(names) => {
+            let mut modules = Vec::with_capacity(names.len());
+            for name in names {
+                let module: Module = name.parse().map_err(|e: UnknownModule| {
+                    ApiError::invalid_field("modules", e.to_string())
+                })?;
+                if !modules.contains(&module) {
+                    modules.push(module);
+                }
+            }
+            Some(modules)
+        }
+    };
+    let protocol = match request.protocol.as_deref() {
+        None | Some("auto") => None,
+        Some(name) => Some(name.parse::<Protocol>().map_err(|_| {
+            ApiError::invalid_field(
+                "protocol",
+                "protocol must be one of auto, json2, xmlrpc, jsonrpc",
+            )
+        })?),
+    };
+    if protocol == Some(Protocol::Json2) && request.api_key.is_none() {
+        return Err(ApiError::invalid_field(
+            "protocol",
+            "JSON-2 authenticates with an API key: give apiKey, or another protocol",
+        ));
+    }
+    Ok(Wishes { modules, protocol })
 }
 
 /// What the connection test found; the sync starts from here (`not_started`).
@@ -54,7 +114,8 @@ pub struct SaveConnectionResponse {
     pub odoo_version: String,
     /// `json2`, `xmlrpc` or `jsonrpc`.
     pub protocol: String,
-    /// The modules that will be synced (their Odoo apps are installed).
+    /// The modules that will be synced: the ones asked for (or the default ones) whose Odoo
+    /// apps are installed.
     pub modules: Vec<String>,
 }
 
@@ -120,11 +181,18 @@ pub async fn save_connection(
     Tenant(user_id): Tenant,
     JsonBody(request): JsonBody<SaveConnectionRequest>,
 ) -> Result<Json<SaveConnectionResponse>, ApiError> {
+    let wishes = wishes(&request)?;
     let info = connection_info(request)?;
+    let wanted = wishes
+        .modules
+        .clone()
+        .unwrap_or_else(|| state.settings.default_modules.clone());
     // After validation, before Odoo: only calls that would reach Odoo count.
     state.save_limiter.check(&user_id)?;
     let report = test_connection(
         &info,
+        wishes.protocol,
+        &wanted,
         &state.policy,
         &state.settings.odoo_client,
         &state.metrics,
@@ -135,10 +203,15 @@ pub async fn save_connection(
         tracing::info!(tenant = %user_id, url = %info.url, db = %info.db, error = %e,
             "connection test failed");
     })?;
-    let stored = stored_connection(&info, &state.settings.keyring, Utc::now()).map_err(|e| {
-        tracing::error!(error = %e, "sealing the secret failed");
-        ApiError::Internal
-    })?;
+    let mut stored =
+        stored_connection(&info, &state.settings.keyring, Utc::now()).map_err(|e| {
+            tracing::error!(error = %e, "sealing the secret failed");
+            ApiError::Internal
+        })?;
+    stored.modules = wishes
+        .modules
+        .map(|modules| modules.iter().map(|m| m.as_str().to_string()).collect());
+    stored.protocol = wishes.protocol.map(|p| p.to_string());
     state
         .store
         .save_connection(&user_id, &stored, Utc::now())

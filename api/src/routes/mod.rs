@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod health;
 pub mod metrics;
+pub mod modules;
 pub mod page;
 pub mod records;
 pub mod status;

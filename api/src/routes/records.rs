@@ -1,4 +1,5 @@
-//! `GET /odoo/records/{module}`: the tenant's mirrored records of one module in `odooId`
+//! `GET /odoo/records/{module}`: the tenant's mirrored records of any module (built-in,
+//! optional or declared) in `odooId`
 //! order, paged by an opaque cursor, filtered by state, invoice type (`moveType`), active
 //! flag and change time.
 //! Filtering happens while paging, with a bound on the records looked at per request, so a
@@ -137,23 +138,14 @@ fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
         .ok_or_else(bad)
 }
 
-/// The modules with records, as the path names them; only for the document (the handler
-/// parses the path with [`Module`], so an unknown name gets a JSON 404, not a framework 400).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum ModuleName {
-    Sales,
-    Invoices,
-    Contacts,
-    Employees,
-}
-
 /// The tenant's records of one module.
 #[utoipa::path(get, path = "/odoo/records/{module}", tag = "tenant",
     security(("tenant" = [])),
     params(
-        ("module" = inline(ModuleName), Path, description = "The module whose records to read"),
+        ("module" = String, Path, description = "The module whose records to read: `sales`, \
+            `invoices`, `contacts`, `employees`, the optional `sale_lines`, `invoice_lines`, \
+            `products`, or a module declared in the service's settings (`GET /odoo/modules` lists \
+            the tenant's)", example = "sales"),
         RecordsQuery,
     ),
     responses(

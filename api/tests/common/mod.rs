@@ -173,6 +173,7 @@ pub fn test_settings(limits: ApiLimits) -> ApiSettings {
         body_limit: api::settings::DEFAULT_BODY_LIMIT,
         status_poll_interval: Duration::from_millis(100),
         limits,
+        default_modules: shared::modules::Module::defaults(),
     }
 }
 

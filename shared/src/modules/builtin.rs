@@ -427,7 +427,10 @@ fn invoice_lines() -> ModuleSpec {
                 16,
                 "account.move.line",
                 &plus(&["move_id", "date", "parent_state"]),
-                Domain::all().and("display_type", Op::Eq, "product"),
+                // `product` also types the lines of plain journal entries.
+                Domain::all()
+                    .and("display_type", Op::Eq, "product")
+                    .and("move_id.move_type", Op::In, json!(INVOICE_TYPES)),
                 false,
             ),
         ],

@@ -454,4 +454,10 @@ pub struct StoredConnection {
     pub secret_kind: String,
     pub secret: EncryptedSecret,
     pub saved_at: DateTime<Utc>,
+    /// The modules the tenant asked to sync (names); `None`: the settings' default ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<Vec<String>>,
+    /// The protocol the tenant asked for (`json2`, `xmlrpc`, `jsonrpc`); `None`: detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
 }

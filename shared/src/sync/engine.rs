@@ -249,10 +249,26 @@ impl SyncEngine {
         info: &ConnectionInfo,
         only: Option<&[Module]>,
     ) -> Result<Step, SyncError> {
-        let client = self.client_for(user_id, info, None).await?;
-        let wanted: Vec<Module> = match only {
-            Some(only) => only.to_vec(),
-            None => self.options.modules.clone(),
+        let saved = self.store.connection(user_id).await?;
+        let asked_protocol = saved
+            .as_ref()
+            .and_then(|c| c.protocol.as_deref())
+            .and_then(|p| p.parse::<Protocol>().ok());
+        let client = self.client_for(user_id, info, asked_protocol).await?;
+        let wanted: Vec<Module> = match (only, saved.and_then(|c| c.modules)) {
+            (Some(only), _) => only.to_vec(),
+            (None, Some(names)) => names
+                .iter()
+                .filter_map(|name| match name.parse::<Module>() {
+                    Ok(module) => Some(module),
+                    Err(e) => {
+                        // A module the settings no longer declare: the rest still syncs.
+                        tracing::warn!(tenant = %user_id, "{e}; left out");
+                        None
+                    }
+                })
+                .collect(),
+            (None, None) => self.options.modules.clone(),
         };
         let available = self.available_modules(&client, &wanted).await?;
         let employee_access = if available
@@ -1028,8 +1044,8 @@ async fn earliest_write_date(
 const SKIPPED_TYPES: [&str; 1] = ["binary"];
 
 /// The fields of `model` the module's [patterns](crate::modules::ModuleSpec::field_patterns)
-/// name on this server, by name: stored, not binary, not already among the module's own
-/// fields. `fields_get` lists only the fields the user may read. No call when the module has
+/// name on this server, by name: stored (or delegated to a parent record), not binary, not
+/// already among the module's own fields. `fields_get` lists only the fields the user may read. No call when the module has
 /// no patterns.
 async fn resolve_extra_fields(
     client: &OdooClient,
@@ -1041,16 +1057,19 @@ async fn resolve_extra_fields(
         return Ok(Vec::new());
     }
     let own = module.mapping(client.version(), model, &[]).fields;
-    let described = client.fields_get(model, &["type", "store"]).await?;
+    let described = client
+        .fields_get(model, &["type", "store", "sortable"])
+        .await?;
     let mut found: Vec<String> = described
         .iter()
         .filter(|(name, _)| patterns.iter().any(|p| p.matches(name)))
         .filter(|(name, _)| name.as_str() != "id" && !own.contains(name))
         .filter(|(_, attributes)| {
-            let stored = attributes
-                .get("store")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(true);
+            let flag = |name: &str| attributes.get(name).and_then(serde_json::Value::as_bool);
+            // Delegated fields (`name` of a product variant, kept on its template) are not
+            // stored on the model itself but are data all the same: Odoo sorts by them, which
+            // it cannot do for a computed field.
+            let stored = flag("store").unwrap_or(true) || flag("sortable").unwrap_or(false);
             let kind = attributes
                 .get("type")
                 .and_then(serde_json::Value::as_str)

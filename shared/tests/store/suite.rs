@@ -1985,6 +1985,10 @@ fn connection(url: &str, kind: &str, saved_secs: i64) -> StoredConnection {
             ciphertext: format!("Y2lwaGVy{saved_secs}"),
         },
         saved_at: ts(saved_secs),
+        // What the tenant asked for travels with the connection (absent for passwords here,
+        // so both shapes round-trip).
+        modules: (kind == "api_key").then(|| vec!["sales".into(), "sale_lines".into()]),
+        protocol: (kind == "api_key").then(|| "json2".into()),
     }
 }
 

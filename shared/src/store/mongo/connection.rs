@@ -91,7 +91,7 @@ impl MongoStore {
 }
 
 fn connection_doc(connection: &StoredConnection) -> Document {
-    doc! {
+    let mut stored = doc! {
         "url": &connection.url,
         "db": &connection.db,
         "username": &connection.username,
@@ -102,7 +102,14 @@ fn connection_doc(connection: &StoredConnection) -> Document {
             "ciphertext": &connection.secret.ciphertext,
         },
         "savedAt": date(connection.saved_at),
+    };
+    if let Some(modules) = &connection.modules {
+        stored.insert("modules", modules);
     }
+    if let Some(protocol) = &connection.protocol {
+        stored.insert("protocol", protocol);
+    }
+    stored
 }
 
 fn connection_from_doc(doc: &Document) -> Result<StoredConnection, StoreError> {
@@ -122,5 +129,10 @@ fn connection_from_doc(doc: &Document) -> Result<StoredConnection, StoreError> {
             ciphertext: s.str("ciphertext")?.to_string(),
         },
         saved_at: f.date("savedAt")?,
+        modules: match doc.get("modules") {
+            None | Some(Bson::Null) => None,
+            Some(_) => Some(f.opt_strings("modules")?),
+        },
+        protocol: f.opt_str("protocol")?.map(str::to_string),
     })
 }

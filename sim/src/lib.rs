@@ -47,11 +47,18 @@
 //!
 //! # Models
 //!
-//! `res.partner`, `res.users`, `ir.module.module` (Settings group only), `sale.order` (app
-//! `sale`), `account.move` (13+, `type` on 13, `move_type` from 14) or `account.invoice` (12)
-//! (app `account`), `hr.employee` (HR rights from 13) and `hr.employee.public` (13+) (app `hr`).
-//! Methods: `search`, `search_count`, `search_read`, `read`, `fields_get`, `read_group`,
-//! `formatted_read_group` (19), `res.users.context_get`.
+//! `res.partner`, `res.users`, `ir.module.module` (Settings group only), `ir.model` (every
+//! model of the database), `sale.order` and `sale.order.line` (app `sale`; the unit of measure
+//! is `product_uom` until 18, `product_uom_id` on 19), `account.move` and `account.move.line`
+//! (13+, `type` on 13, `move_type` from 14) or `account.invoice` and `account.invoice.line` (12)
+//! (app `account`), `product.product` (with `sale`, `account` or `stock`), `hr.employee` (HR
+//! rights from 13) and `hr.employee.public` (13+) (app `hr`); app `stock` adds the storable
+//! product type. Methods: `search`, `search_count`, `search_read`, `read`, `fields_get`,
+//! `read_group`, `formatted_read_group` (19), `res.users.context_get`. Domains may follow
+//! many2one paths (`move_id.move_type`).
+//!
+//! Custom (Studio) fields: [`Db::add_custom_field`] at run time, [`DatabaseSpec::custom_fields`]
+//! from the start, `--custom-field` on the command line. Adding one leaves `write_date`s alone.
 //!
 //! # Speed
 //!
@@ -64,8 +71,10 @@
 //!
 //! # Not simulated
 //!
-//! Writes through the API (`create`, `write`, `unlink`), dotted field paths in domains,
-//! `child_of`, time zones in `read_group` (buckets are UTC).
+//! Writes through the API (`create`, `write`, `unlink`), dotted paths into the fixed reference
+//! models (countries, currencies, companies, categories, units, accounts), `child_of`, time
+//! zones in `read_group` (buckets are UTC), stored related fields following their source after
+//! creation (a line's `state` does not follow a later change of its order's).
 
 mod catalog;
 pub mod cli;

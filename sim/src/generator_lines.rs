@@ -39,6 +39,8 @@ struct ProductRef {
     name: Arc<str>,
     uom: Cell,
     service: bool,
+    sale_ok: bool,
+    purchase_ok: bool,
 }
 
 /// The version-dependent shape of a database, read once.
@@ -91,7 +93,7 @@ pub(crate) fn populate(
             .collect();
         insert(db, m, rows);
     }
-    let products = products_of(db, &ctx);
+    let products = Catalogue::new(products_of(db, &ctx));
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed.wrapping_add(LINE_STREAM));
     if let (Some(lines), Some(orders)) =
         (schema.model("sale.order.line"), schema.model("sale.order"))
@@ -140,7 +142,7 @@ pub(crate) fn burst(
         schema,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let products = products_of(db, &ctx);
+    let products = Catalogue::new(products_of(db, &ctx));
     let parent = match m.name {
         "sale.order.line" => schema.model("sale.order"),
         "account.move.line" => schema.model("account.move"),
@@ -154,7 +156,7 @@ pub(crate) fn burst(
         let row = match (m.name, parent, pick(&mut rng, &parents)) {
             ("product.product", _, _) => product_row(&ctx, m, &mut rng, id, stamp, stamp, false),
             (_, Some(parent), Some(doc)) => {
-                let product = pick(&mut rng, &products).cloned();
+                let product = pick(&mut rng, &products.sale).cloned();
                 let mut b = line_base(&ctx, m, parent, doc, id, stamp, stamp);
                 let qty = f64::from(rng.gen_range(1..=5));
                 let price = money(&mut rng, 10.0, 500.0);
@@ -285,6 +287,10 @@ fn products_of(db: &Database, ctx: &Ctx) -> Vec<ProductRef> {
     ) else {
         return Vec::new();
     };
+    let flag = |r: &[Cell], f: &str| {
+        m.field_index(f)
+            .is_some_and(|i| matches!(r.get(i), Some(Cell::Bool(true))))
+    };
     let tables = db.tables.read();
     let Some(table) = tables.get(m.table) else {
         return Vec::new();
@@ -303,9 +309,35 @@ fn products_of(db: &Database, ctx: &Ctx) -> Vec<ProductRef> {
                 },
                 uom: r.get(uom).cloned().unwrap_or(Cell::Empty),
                 service: matches!(r.get(ty), Some(Cell::Text(t)) if &**t == "service"),
+                sale_ok: flag(r, "sale_ok"),
+                purchase_ok: flag(r, "purchase_ok"),
             }
         })
         .collect()
+}
+
+/// The active products that can be sold and those that can be bought (all of them when none
+/// qualifies).
+struct Catalogue {
+    sale: Vec<ProductRef>,
+    buy: Vec<ProductRef>,
+}
+
+impl Catalogue {
+    fn new(products: Vec<ProductRef>) -> Catalogue {
+        let only = |ok: fn(&ProductRef) -> bool| {
+            let some: Vec<ProductRef> = products.iter().filter(|p| ok(p)).cloned().collect();
+            if some.is_empty() {
+                products.clone()
+            } else {
+                some
+            }
+        };
+        Catalogue {
+            sale: only(|p| p.sale_ok),
+            buy: only(|p| p.purchase_ok),
+        }
+    }
 }
 
 /// A document (order, invoice, entry) as its lines need it.
@@ -497,7 +529,7 @@ fn order_lines(
     m: &ModelDef,
     orders: &ModelDef,
     order: &Doc,
-    products: &[ProductRef],
+    products: &Catalogue,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Vec<Cell>> {
     let (create, write) = stamps(orders, &order.row);
@@ -505,6 +537,7 @@ fn order_lines(
     let tax = cents(orders, &order.row, "amount_total") - untaxed;
     let state = text(orders, &order.row, "state");
     let invoiced = text(orders, &order.row, "invoice_status") == "invoiced";
+    let products = &products.sale;
     let mut rows = Vec::new();
     let mut sequence = 10;
     let mut next = |b: &mut RowBuilder| {
@@ -564,7 +597,7 @@ fn invoice_lines(
     m: &ModelDef,
     parent: &ModelDef,
     doc: &Doc,
-    products: &[ProductRef],
+    products: &Catalogue,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Vec<Cell>> {
     let (create, write) = stamps(parent, &doc.row);
@@ -577,6 +610,8 @@ fn invoice_lines(
     let untaxed = (total as f64 / (1.0 + TAX_RATE)).round() as i64;
     let tax = total - untaxed;
     let account = |k: usize| Cell::Link(ACCOUNTS[k].0, ACCOUNTS[k].1.into());
+    // Invoices sell what can be sold, bills buy what can be purchased.
+    let products = if sale { &products.sale } else { &products.buy };
     let mut rows = Vec::new();
     let mut sequence = 10;
     let mut new_line = || {

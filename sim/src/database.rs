@@ -254,7 +254,12 @@ impl Database {
             return name;
         }
         let schema = self.schema();
-        if let Some(m) = schema.model(relation) {
+        // Templates are not stored: each generated product is its own template (same id).
+        let stored = match relation {
+            "product.template" => "product.product",
+            other => other,
+        };
+        if let Some(m) = schema.model(stored) {
             if let Some(row) = tables.get(m.table).and_then(|t| t.rows.get(&id)) {
                 return crate::methods::display_name(m, row);
             }

@@ -34,6 +34,17 @@ pub(crate) fn follow_rename(
     else {
         return;
     };
+    // A product's template is its own record here (one variant per template, same id): the
+    // template's name is the product's, so its pair follows too.
+    if let Some(tmpl) = target.field_index("product_tmpl_id") {
+        if let Some(row) = tables.get_mut(table).and_then(|t| t.rows.get_mut(&id)) {
+            if let Some(Cell::Link(tid, shown)) = row.get(tmpl) {
+                if **shown != *name {
+                    row[tmpl] = Cell::Link(*tid, name.as_str().into());
+                }
+            }
+        }
+    }
     relink(db, tables, table, |linked| {
         (linked == id).then(|| (id, name.clone()))
     });

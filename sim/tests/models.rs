@@ -489,6 +489,15 @@ async fn products_show_their_code_and_follow_renames() {
         h.db.write_date("sale.order.line", line).expect("date"),
         before
     );
+    // The product's own template pair shows the new name as well.
+    let product = h
+        .search_read(
+            "product.product",
+            json!([["id", "=", id]]),
+            json!({"fields": ["product_tmpl_id", "display_name"]}),
+        )
+        .await;
+    assert_eq!(product[0]["product_tmpl_id"][1], product[0]["display_name"]);
 }
 
 #[tokio::test]

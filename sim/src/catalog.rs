@@ -1,6 +1,6 @@
 //! Fixed reference records that the simulated models point to but that the simulator does not
-//! store as models (countries, currencies, companies, departments), and word lists for the
-//! data generator.
+//! store as models (countries, currencies, companies, departments, product categories, units
+//! of measure, accounts), and word lists for the data generator.
 
 /// `res.country` ids and names (ids as in a real Odoo database).
 pub const COUNTRIES: &[(i64, &str)] = &[
@@ -71,14 +71,76 @@ pub const CITIES: &[&str] = &[
     "Tracy",
 ];
 
-/// The display name of a reference record, when the target model is one of the fixed ones.
-pub fn reference_name(model: &str, id: i64) -> Option<&'static str> {
-    let table = match model {
+/// `product.category` ids and full names up to 18 (Odoo's `product.product_category_*`).
+pub const PRODUCT_CATEGORIES: &[(i64, &str)] =
+    &[(1, "All"), (2, "All / Saleable"), (3, "All / Expenses")];
+
+/// `product.category` from 19, whose data replaced "All" by goods, services and expenses.
+pub const PRODUCT_CATEGORIES_19: &[(i64, &str)] = &[(1, "Goods"), (2, "Services"), (3, "Expenses")];
+
+/// `uom.uom` ids and names (12 wrote plurals as "Unit(s)").
+pub const UOMS: &[(i64, &str)] = &[(1, "Units"), (2, "Dozens"), (3, "kg"), (4, "Hours")];
+pub const UOMS_12: &[(i64, &str)] = &[(1, "Unit(s)"), (2, "Dozen(s)"), (3, "kg"), (4, "Hour(s)")];
+
+/// `account.account` ids and display names (code and name).
+pub const ACCOUNTS: &[(i64, &str)] = &[
+    (21, "400000 Product Sales"),
+    (26, "600000 Expenses"),
+    (6, "121000 Account Receivable"),
+    (14, "211000 Account Payable"),
+    (17, "251000 Tax Received"),
+    (9, "131000 Tax Paid"),
+];
+pub const ACCOUNT_SALES: usize = 0;
+pub const ACCOUNT_EXPENSES: usize = 1;
+pub const ACCOUNT_RECEIVABLE: usize = 2;
+pub const ACCOUNT_PAYABLE: usize = 3;
+pub const ACCOUNT_TAX_RECEIVED: usize = 4;
+pub const ACCOUNT_TAX_PAID: usize = 5;
+
+pub const PRODUCT_WORDS: &[&str] = &[
+    "Desk", "Chair", "Lamp", "Cabinet", "Shelf", "Table", "Drawer", "Screen", "Stool", "Sofa",
+];
+
+pub const PRODUCT_ADJECTIVES: &[&str] = &[
+    "Large",
+    "Small",
+    "Corner",
+    "Office",
+    "Ergonomic",
+    "Conference",
+    "Acoustic",
+    "Customizable",
+];
+
+pub const SERVICE_NAMES: &[&str] = &[
+    "Installation",
+    "Consulting Hour",
+    "Training Session",
+    "Maintenance Plan",
+    "Delivery",
+];
+
+/// The reference records of `model` in a database of `version`.
+pub fn reference_table(model: &str, version: u32) -> Option<&'static [(i64, &'static str)]> {
+    Some(match model {
         "res.country" => COUNTRIES,
         "res.currency" => CURRENCIES,
         "res.company" => COMPANIES,
         "hr.department" => DEPARTMENTS,
+        "product.category" if version >= 19 => PRODUCT_CATEGORIES_19,
+        "product.category" => PRODUCT_CATEGORIES,
+        "uom.uom" if version == 12 => UOMS_12,
+        "uom.uom" => UOMS,
+        "account.account" => ACCOUNTS,
         _ => return None,
-    };
-    table.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+    })
+}
+
+/// The display name of a reference record, when the target model is one of the fixed ones.
+pub fn reference_name(model: &str, id: i64, version: u32) -> Option<String> {
+    reference_table(model, version)?
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| n.to_string())
 }

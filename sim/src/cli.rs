@@ -1,11 +1,12 @@
 //! `odoo-sync sim`: runs the simulator as a standalone server, with databases and faults
 //! given on the command line, prints its address and credentials, and serves until Ctrl-C.
 
+use crate::custom::CustomField;
 use crate::database::{DatabaseSpec, UserSpec};
 use crate::error::SimError;
 use crate::faults::FaultRule;
 use crate::generator::BurstSpec;
-use crate::schema::App;
+use crate::schema::{App, Schema};
 use crate::simulator::Simulator;
 use std::io::Write;
 
@@ -16,7 +17,7 @@ const DB_HELP: &str = concat!(
     "  login=LOGIN          user login (default admin; uid 2, Settings and HR rights)\n",
     "  password=SECRET      user password (default admin)\n",
     "  api-key=KEY          API key (honoured from version 14; JSON-2 needs one)\n",
-    "  apps=a+b+...         installed apps among sale, account, contacts, hr\n",
+    "  apps=a+b+...         installed apps among sale, account, contacts, hr, stock\n",
     "                       (default all; base is always installed)\n",
     "  records=N            generated records over the models (default 200)\n",
     "  days=N               write_date spread over the last N days (default 90)\n",
@@ -24,6 +25,17 @@ const DB_HELP: &str = concat!(
     "  burst=N              also N res.partner rows in one transaction\n",
     "Example: --db name=acme,version=17,login=admin,password=admin,api-key=k1,apps=sale+account+contacts+hr,records=5000,days=90,seed=1\n",
     "Without --db: one database name=demo,version=19,login=admin,password=admin,api-key=demo-api-key.",
+);
+
+const CUSTOM_FIELD_HELP: &str = concat!(
+    "A custom (Studio) field every database having the model gets at start (repeatable):\n",
+    "  [DB/]MODEL:NAME:KIND\n",
+    "  DB/                  only that database (default: every database with the model)\n",
+    "  NAME                 starts with x_ (Studio's are x_studio_...)\n",
+    "  KIND                 char, text, integer, float, monetary, boolean, date, datetime,\n",
+    "                       selection=a+b+c (each value or value/Label), many2one=MODEL\n",
+    "Existing records read it as False (0 for numbers) and keep their write_date.\n",
+    "Example: --custom-field sale.order:x_studio_region:char --custom-field acme/res.partner:x_studio_tier:selection=gold+silver",
 );
 
 const FAULT_HELP: &str = concat!(
@@ -61,6 +73,9 @@ pub struct SimArgs {
 
     #[arg(long = "fault", value_name = "SPEC", long_help = FAULT_HELP, help = "A fault: kind=..,rate=..|next=..|calls=K-M,ms=..,methods=..,db=.. (repeatable)")]
     pub faults: Vec<String>,
+
+    #[arg(long = "custom-field", value_name = "[DB/]MODEL:NAME:KIND", long_help = CUSTOM_FIELD_HELP, help = "A custom field: [DB/]MODEL:NAME:KIND, e.g. sale.order:x_studio_region:char (repeatable)")]
+    pub custom_fields: Vec<String>,
 }
 
 fn spec_error(input: &str, reason: impl Into<String>) -> SimError {
@@ -138,10 +153,57 @@ fn parse_fault_spec(input: &str) -> Result<(Option<String>, FaultRule), SimError
     Ok((db, rest.join(",").parse()?))
 }
 
+/// Parses a `--custom-field` spec: the database it is limited to, if any, and the field.
+pub fn parse_custom_field_spec(input: &str) -> Result<(Option<String>, CustomField), SimError> {
+    // Model names have no `/`, so one before the first `:` names a database.
+    let head = input.split(':').next().unwrap_or_default();
+    match head.split_once('/') {
+        Some(("", _)) => Err(SimError::InvalidSpec {
+            what: "custom field",
+            input: input.to_string(),
+            reason: "empty database name before '/'".into(),
+        }),
+        Some((db, _)) => Ok((Some(db.to_string()), input[db.len() + 1..].parse()?)),
+        None => Ok((None, input.parse()?)),
+    }
+}
+
+/// Gives each database spec the custom fields meant for it: those naming it, and those naming
+/// no database when it has their model. A field that reaches no database is an error.
+pub fn assign_custom_fields(specs: &mut [DatabaseSpec], inputs: &[String]) -> Result<(), SimError> {
+    for input in inputs {
+        let (db, field) = parse_custom_field_spec(input)?;
+        let mut assigned = false;
+        for spec in specs.iter_mut() {
+            let wanted = match &db {
+                Some(name) => *name == spec.name,
+                None => Schema::new(spec.version, &spec.apps)
+                    .model(&field.model)
+                    .is_some(),
+            };
+            if wanted {
+                spec.custom_fields.push(field.clone());
+                assigned = true;
+            }
+        }
+        if !assigned {
+            return Err(SimError::InvalidSpec {
+                what: "custom field",
+                input: input.clone(),
+                reason: match db {
+                    Some(name) => format!("no database named {name:?}"),
+                    None => format!("no database has the model {:?}", field.model),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs the simulator until Ctrl-C.
 pub async fn run(args: SimArgs) -> Result<(), SimError> {
     let sim = Simulator::new();
-    let specs = if args.dbs.is_empty() {
+    let mut specs = if args.dbs.is_empty() {
         vec![parse_db_spec(
             "name=demo,version=19,login=admin,password=admin,api-key=demo-api-key",
         )?]
@@ -149,8 +211,9 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         args.dbs
             .iter()
             .map(|s| parse_db_spec(s))
-            .collect::<Result<_, _>>()?
+            .collect::<Result<Vec<_>, _>>()?
     };
+    assign_custom_fields(&mut specs, &args.custom_fields)?;
     for spec in specs {
         sim.add_database(spec)?;
     }
@@ -214,6 +277,40 @@ mod tests {
         assert!(parse_db_spec("version=17").is_err());
         assert!(parse_db_spec("name=a,version=11").is_err());
         assert!(parse_db_spec("name=a,apps=crm").is_err());
+    }
+
+    #[test]
+    fn custom_fields_go_to_the_databases_meant() {
+        let mut specs = vec![
+            parse_db_spec("name=a,version=17").unwrap(),
+            parse_db_spec("name=b,version=12,apps=contacts").unwrap(),
+        ];
+        assign_custom_fields(
+            &mut specs,
+            &[
+                "sale.order:x_studio_region:char".to_string(),
+                "b/res.partner:x_studio_tier:selection=gold+silver".to_string(),
+                "res.partner:x_code:integer".to_string(),
+            ],
+        )
+        .unwrap();
+        let names = |s: &DatabaseSpec| -> Vec<String> {
+            s.custom_fields.iter().map(|f| f.name.clone()).collect()
+        };
+        // b has no sales app: the unprefixed sale.order field skips it.
+        assert_eq!(names(&specs[0]), vec!["x_studio_region", "x_code"]);
+        assert_eq!(names(&specs[1]), vec!["x_studio_tier", "x_code"]);
+        for bad in [
+            "c/res.partner:x_a:char",
+            "hr.employee.nope:x_a:char",
+            "/res.partner:x_a:char",
+            "res.partner:x_a",
+        ] {
+            assert!(
+                assign_custom_fields(&mut specs, &[bad.to_string()]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 use crate::catalog::reference_name;
 use crate::counters::{CallStats, Counters};
+use crate::custom::CustomField;
 use crate::error::SimError;
 use crate::faults::{FaultRule, Faults};
 use crate::generator::DataSpec;
 use crate::odoo_error::OdooError;
-use crate::schema::{App, FieldType, ModelDef, Schema, ID};
+use crate::schema::{App, FieldType, ModelDef, Schema, Storage, ID};
 use crate::value::{micros_of, now_micros, parse_date, parse_datetime_seconds, Cell, Micros};
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
@@ -76,6 +77,9 @@ pub struct DatabaseSpec {
     pub apps: Vec<App>,
     /// Generated rows.
     pub data: DataSpec,
+    /// Custom (Studio) fields the database has from the start; generated records leave them
+    /// empty.
+    pub custom_fields: Vec<CustomField>,
 }
 
 impl DatabaseSpec {
@@ -85,8 +89,9 @@ impl DatabaseSpec {
             name: name.to_string(),
             version,
             users: vec![UserSpec::admin()],
-            apps: vec![App::Contacts, App::Sale, App::Account, App::Hr],
+            apps: vec![App::Contacts, App::Sale, App::Account, App::Hr, App::Stock],
             data: DataSpec::default(),
+            custom_fields: Vec::new(),
         }
     }
 }
@@ -150,7 +155,8 @@ pub(crate) struct Database {
     pub name: String,
     pub version: u32,
     pub apps: Vec<App>,
-    pub schema: Schema,
+    /// Replaced as a whole when a custom field is added; readers keep the snapshot they took.
+    schema: RwLock<Arc<Schema>>,
     pub tables: RwLock<HashMap<&'static str, Table>>,
     users: RwLock<Vec<UserState>>,
     throttle: Mutex<LoginGuard>,
@@ -163,7 +169,10 @@ impl Database {
         if !(12..=19).contains(&spec.version) {
             return Err(SimError::UnsupportedVersion(spec.version));
         }
-        let schema = Schema::new(spec.version, &spec.apps);
+        let mut schema = Schema::new(spec.version, &spec.apps);
+        for custom in &spec.custom_fields {
+            schema = crate::custom::add_to_schema(&schema, custom, spec.version)?;
+        }
         let mut tables = HashMap::new();
         for m in schema.models() {
             tables.entry(m.table).or_insert_with(Table::default);
@@ -172,7 +181,7 @@ impl Database {
             name: spec.name.clone(),
             version: spec.version,
             apps: spec.apps.clone(),
-            schema,
+            schema: RwLock::new(Arc::new(schema)),
             tables: RwLock::new(tables),
             users: RwLock::new(
                 spec.users
@@ -194,16 +203,21 @@ impl Database {
         Ok(db)
     }
 
-    /// The model, or Odoo's "doesn't exist" error.
-    pub fn model(&self, name: &str) -> Result<&ModelDef, OdooError> {
-        self.schema
-            .model(name)
-            .ok_or_else(|| OdooError::UnknownModel(name.to_string()))
+    /// The models as they are now (a snapshot: a custom field added later is not in it).
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.read().clone()
     }
 
-    fn model_for_api(&self, name: &str) -> Result<&ModelDef, SimError> {
-        self.schema
+    /// Installs a new schema (custom fields). Called with the tables' write lock held, after
+    /// every row got its new cells, so that no reader sees a field without a cell.
+    pub(crate) fn set_schema(&self, schema: Schema) {
+        *self.schema.write() = Arc::new(schema);
+    }
+
+    pub(crate) fn model_for_api(&self, name: &str) -> Result<Arc<ModelDef>, SimError> {
+        self.schema()
             .model(name)
+            .cloned()
             .ok_or_else(|| SimError::UnknownModel {
                 database: self.name.clone(),
                 model: name.to_string(),
@@ -236,21 +250,18 @@ impl Database {
         relation: &str,
         id: i64,
     ) -> String {
-        if let Some(name) = reference_name(relation, id) {
-            return name.to_string();
+        if let Some(name) = reference_name(relation, id, self.version) {
+            return name;
         }
-        let table = self.schema.model(relation).map(|m| m.table);
-        let name_idx = self
-            .schema
-            .model(relation)
-            .and_then(|m| m.field_index("name"));
-        if let (Some(table), Some(idx)) = (table, name_idx) {
-            if let Some(Cell::Text(name)) = tables
-                .get(table)
-                .and_then(|t| t.rows.get(&id))
-                .and_then(|r| r.get(idx))
-            {
-                return name.to_string();
+        let schema = self.schema();
+        // Templates are not stored: each generated product is its own template (same id).
+        let stored = match relation {
+            "product.template" => "product.product",
+            other => other,
+        };
+        if let Some(m) = schema.model(stored) {
+            if let Some(row) = tables.get(m.table).and_then(|t| t.rows.get(&id)) {
+                return crate::methods::display_name(m, row);
             }
         }
         format!("{relation},{id}")
@@ -276,14 +287,24 @@ impl Database {
             field: field.to_string(),
             reason: reason.to_string(),
         };
-        if def.readonly {
+        // The ORM's own columns and computed fields cannot be written; every other field can,
+        // readonly ones included (they are readonly in forms, not in the database).
+        if idx == ID
+            || idx == model.create_date_index()
+            || idx == model.write_date_index()
+            || def.storage == Storage::Computed
+        {
             return Err(bad("is set by the ORM, not by writes"));
         }
         if matches!(v, Json::Null | Json::Bool(false)) && def.ty != FieldType::Boolean {
-            return Ok((idx, Cell::Empty));
+            // Odoo reads an unset number as 0, everything else as False.
+            return Ok((idx, def.ty.empty_cell()));
         }
         let cell = match def.ty {
-            FieldType::Char => Cell::text(v.as_str().ok_or_else(|| bad("expects a string"))?),
+            FieldType::Char | FieldType::Text => {
+                Cell::text(v.as_str().ok_or_else(|| bad("expects a string"))?)
+            }
+            FieldType::Binary => Cell::text(v.as_str().ok_or_else(|| bad("expects base64 text"))?),
             FieldType::Selection(choices) => {
                 let s = v.as_str().ok_or_else(|| bad("expects a string"))?;
                 if !choices.iter().any(|(k, _)| *k == s) {
@@ -322,15 +343,14 @@ impl Database {
         Ok((idx, cell))
     }
 
-    /// A new row with Odoo's defaults (booleans False, amounts 0, `active` True).
+    /// A new row with Odoo's defaults (booleans False, numbers 0, `active` True).
     pub fn default_row(model: &ModelDef, id: i64, stamp: Micros) -> Vec<Cell> {
         let mut row: Vec<Cell> = model
             .fields
             .iter()
             .map(|f| match f.ty {
                 FieldType::Boolean => Cell::Bool(f.name == "active"),
-                FieldType::Float | FieldType::Monetary => Cell::Float(0.0),
-                _ => Cell::Empty,
+                ty => ty.empty_cell(),
             })
             .collect();
         row[ID] = Cell::Int(id);
@@ -446,7 +466,7 @@ impl Db {
 
     /// Whether the model exists here (its app is installed and the version has it).
     pub fn has_model(&self, model: &str) -> bool {
-        self.inner.schema.model(model).is_some()
+        self.inner.schema().model(model).is_some()
     }
 
     /// Starts a transaction stamped now. Its rows carry this time as `write_date` but become
@@ -540,7 +560,7 @@ impl Db {
             .map(|t| {
                 t.rows
                     .values()
-                    .map(|r| crate::methods::render(m, r, &all))
+                    .map(|r| crate::methods::render(&m, r, &all))
                     .collect()
             })
             .unwrap_or_default())
@@ -679,14 +699,22 @@ enum TxOp {
     },
 }
 
-/// Whether column `index` of `table` is the `name` that display names are made of.
-fn names_record(db: &Database, table: &str, index: usize) -> bool {
-    db.schema
+/// The display name of a stored row of `table` (as the first model stored there shows it).
+fn row_display_name(schema: &Schema, table: &str, row: &[Cell]) -> Option<String> {
+    schema
         .models()
         .iter()
         .find(|m| m.table == table)
-        .and_then(|m| m.field_index("name"))
-        == Some(index)
+        .map(|m| crate::methods::display_name(m, row))
+}
+
+/// Pads a row built before a custom field was added with the new fields' empty values.
+fn pad_row(schema: &Schema, table: &str, row: &mut Vec<Cell>) {
+    if let Some(m) = schema.models().iter().find(|m| m.table == table) {
+        for f in m.fields.iter().skip(row.len()) {
+            row.push(f.ty.empty_cell());
+        }
+    }
 }
 
 /// A simulated database transaction: every row it writes gets its start time as `write_date`
@@ -739,16 +767,13 @@ impl Transaction {
     }
 
     fn pending_name(&self, relation: &str, id: i64) -> Option<String> {
-        let m = self.db.schema.model(relation)?;
-        let name_idx = m.field_index("name")?;
+        let schema = self.db.schema();
+        let m = schema.model(relation)?;
         self.ops.iter().find_map(|op| match op {
             TxOp::Create { table, row }
                 if *table == m.table && row.get(ID) == Some(&Cell::Int(id)) =>
             {
-                match row.get(name_idx) {
-                    Some(Cell::Text(n)) => Some(n.to_string()),
-                    _ => None,
-                }
+                Some(crate::methods::display_name(m, row))
             }
             _ => None,
         })
@@ -775,9 +800,9 @@ impl Transaction {
     pub fn create(&mut self, model: &str, values: Json) -> Result<i64, SimError> {
         let db = self.db.clone();
         let m = db.model_for_api(model)?;
-        let vals = self.values(m, &values)?;
-        let id = db.allocate_id(m);
-        let mut row = Database::default_row(m, id, self.stamp);
+        let vals = self.values(&m, &values)?;
+        let id = db.allocate_id(&m);
+        let mut row = Database::default_row(&m, id, self.stamp);
         for (i, c) in vals {
             row[i] = c;
         }
@@ -813,8 +838,8 @@ impl Transaction {
     ) -> Result<(), SimError> {
         let db = self.db.clone();
         let m = db.model_for_api(model)?;
-        self.exists(m, id)?;
-        let values = self.values(m, &values)?;
+        self.exists(&m, id)?;
+        let values = self.values(&m, &values)?;
         self.ops.push(TxOp::Update {
             table: m.table,
             id,
@@ -849,7 +874,7 @@ impl Transaction {
     pub fn delete(&mut self, model: &str, id: i64) -> Result<(), SimError> {
         let db = self.db.clone();
         let m = db.model_for_api(model)?;
-        self.exists(m, id)?;
+        self.exists(&m, id)?;
         self.ops.push(TxOp::Delete { table: m.table, id });
         Ok(())
     }
@@ -857,9 +882,13 @@ impl Transaction {
     /// Makes every change visible at once, each row stamped with the start time.
     pub fn commit(self) {
         let mut tables = self.db.tables.write();
+        // Read under the tables' lock: a custom field is added under it too, so this schema
+        // and the rows agree on the columns.
+        let schema = self.db.schema();
         for op in self.ops {
             match op {
-                TxOp::Create { table, row } => {
+                TxOp::Create { table, mut row } => {
+                    pad_row(&schema, table, &mut row);
                     if let Some(Cell::Int(id)) = row.get(ID) {
                         let id = *id;
                         tables.entry(table).or_default().rows.insert(id, row);
@@ -874,10 +903,13 @@ impl Transaction {
                     // A row deleted meanwhile is simply gone (the UPDATE touches nothing).
                     let mut renamed = false;
                     if let Some(row) = tables.get_mut(table).and_then(|t| t.rows.get_mut(&id)) {
+                        let before = row_display_name(&schema, table, row);
                         for (i, c) in values {
-                            renamed |= names_record(&self.db, table, i) && row[i] != c;
-                            row[i] = c;
+                            if let Some(cell) = row.get_mut(i) {
+                                *cell = c;
+                            }
                         }
+                        renamed = row_display_name(&schema, table, row) != before;
                         if let Some(write_date) = write_date {
                             row[write_date] = Cell::DateTime(self.stamp);
                         }

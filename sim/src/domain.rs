@@ -1,13 +1,17 @@
 //! Odoo search domains: parsing the prefix notation (`&`, `|`, `!`, implicit `&`) into a tree
 //! checked against the model's fields, and evaluating it on stored rows with Odoo's rules
-//! (datetimes compared to the whole second, NULL handling of negative operators, many2one by id).
+//! (datetimes compared to the whole second, NULL handling of negative operators, many2one by id,
+//! dotted many2one paths such as `move_id.move_type` as a sub-search of the target model).
 
+use crate::database::Table;
 use crate::odoo_error::OdooError;
-use crate::schema::{FieldType, ModelDef};
+use crate::schema::{FieldType, ModelDef, Schema, ID};
 use crate::value::{parse_date, parse_datetime_seconds, py_term, seconds, Cell};
 use chrono::NaiveDate;
 use serde_json::Value as Json;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +74,21 @@ pub enum Domain {
     Or(Vec<Domain>),
     Not(Box<Domain>),
     Leaf(Leaf),
+    /// `('m2o_field.rest', op, value)`: the many2one points at a record matching
+    /// `(rest, op, value)`, as Odoo turns such a leaf into a sub-search of the target model.
+    Path(Box<PathLeaf>),
+}
+
+/// A dotted leaf on a many2one of this model.
+#[derive(Debug, Clone)]
+pub struct PathLeaf {
+    /// The many2one of this model.
+    field: usize,
+    /// The target model's table, where `sub` is evaluated.
+    table: &'static str,
+    sub: Domain,
+    /// The target ids matching `sub`, set by [`Domain::bind`] under the tables' lock.
+    ids: Option<Arc<HashSet<i64>>>,
 }
 
 /// One `(field, operator, value)` term, with the field resolved.
@@ -89,8 +108,9 @@ fn invalid_domain(domain: &Json) -> OdooError {
 }
 
 impl Domain {
-    /// Parses a JSON domain for `model`. Unknown fields and operators are Odoo's ValueErrors.
-    pub fn parse(model: &ModelDef, domain: &Json) -> Result<Domain, OdooError> {
+    /// Parses a JSON domain for `model` (of `schema`, which dotted paths go through). Unknown
+    /// fields and operators are Odoo's ValueErrors.
+    pub fn parse(schema: &Schema, model: &ModelDef, domain: &Json) -> Result<Domain, OdooError> {
         let items = match domain {
             Json::Array(items) => items,
             Json::Null | Json::Bool(false) => return Ok(Domain::True),
@@ -119,7 +139,7 @@ impl Domain {
                     };
                     (Domain::Not(Box::new(a)), da + 1)
                 }
-                Json::Array(term) => (parse_leaf(model, term)?, 1),
+                Json::Array(term) => (parse_leaf(schema, model, term)?, 1),
                 Json::Bool(true) => (Domain::True, 1),
                 Json::Bool(false) => (Domain::False, 1),
                 _ => return Err(invalid_domain(domain)),
@@ -146,6 +166,48 @@ impl Domain {
             Domain::And(v) | Domain::Or(v) => v.iter().any(|d| d.mentions(field)),
             Domain::Not(d) => d.mentions(field),
             Domain::Leaf(l) => l.field == field,
+            Domain::Path(p) => p.field == field,
+        }
+    }
+
+    /// Whether evaluating the domain needs [`Domain::bind`] first.
+    pub fn has_paths(&self) -> bool {
+        match self {
+            Domain::True | Domain::False | Domain::Leaf(_) => false,
+            Domain::And(v) | Domain::Or(v) => v.iter().any(Domain::has_paths),
+            Domain::Not(d) => d.has_paths(),
+            Domain::Path(_) => true,
+        }
+    }
+
+    /// The domain with every dotted leaf resolved to the target ids it allows, read from
+    /// `tables` (the caller holds their lock, so the answer is one consistent view). Like
+    /// Odoo's sub-search on a many2one path, the sub-search does not hide archived targets.
+    pub fn bind(&self, tables: &HashMap<&'static str, Table>) -> Domain {
+        match self {
+            Domain::True | Domain::False | Domain::Leaf(_) => self.clone(),
+            Domain::And(v) => Domain::And(v.iter().map(|d| d.bind(tables)).collect()),
+            Domain::Or(v) => Domain::Or(v.iter().map(|d| d.bind(tables)).collect()),
+            Domain::Not(d) => Domain::Not(Box::new(d.bind(tables))),
+            Domain::Path(p) => {
+                let sub = p.sub.bind(tables);
+                let ids: HashSet<i64> = tables
+                    .get(p.table)
+                    .map(|t| {
+                        t.rows
+                            .iter()
+                            .filter(|(_, row)| sub.matches(row))
+                            .map(|(id, _)| *id)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Domain::Path(Box::new(PathLeaf {
+                    field: p.field,
+                    table: p.table,
+                    sub,
+                    ids: Some(Arc::new(ids)),
+                }))
+            }
         }
     }
 
@@ -167,7 +229,7 @@ impl Domain {
         // Inclusive bounds: ids are integers, so `> n` is `>= n + 1`.
         let (mut lo, mut hi) = (i64::MIN, i64::MAX);
         for l in leaves {
-            let Some(n) = l.value.as_i64().filter(|_| l.field == crate::schema::ID) else {
+            let Some(n) = l.value.as_i64().filter(|_| l.field == ID) else {
                 continue;
             };
             match l.op {
@@ -194,11 +256,16 @@ impl Domain {
             Domain::Or(v) => v.iter().any(|d| d.matches(row)),
             Domain::Not(d) => !d.matches(row),
             Domain::Leaf(l) => l.matches(row.get(l.field).unwrap_or(&Cell::Empty)),
+            // A record without a target matches no path condition (an inner join).
+            Domain::Path(p) => match (row.get(p.field), &p.ids) {
+                (Some(Cell::Link(id, _)), Some(ids)) => ids.contains(id),
+                _ => false,
+            },
         }
     }
 }
 
-fn parse_leaf(model: &ModelDef, term: &[Json]) -> Result<Domain, OdooError> {
+fn parse_leaf(schema: &Schema, model: &ModelDef, term: &[Json]) -> Result<Domain, OdooError> {
     if term.len() != 3 {
         return Err(OdooError::ValueError(format!(
             "Invalid leaf {}",
@@ -215,13 +282,31 @@ fn parse_leaf(model: &ModelDef, term: &[Json]) -> Result<Domain, OdooError> {
             py_term(term)
         )));
     };
+    let invalid = || OdooError::invalid_field(model.version, model.name, name, &py_term(term));
+    if let Some((head, rest)) = name.split_once('.') {
+        let field = model.field_index(head).ok_or_else(invalid)?;
+        let FieldType::Many2one(relation) = model.fields[field].ty else {
+            return Err(invalid());
+        };
+        // Reference models (countries, currencies...) have no rows to search.
+        let target = schema.model(relation).ok_or_else(|| {
+            OdooError::ValueError(format!(
+                "the simulator cannot search {relation} records through {}.{head}",
+                model.name
+            ))
+        })?;
+        let mut sub_term = term.to_vec();
+        sub_term[0] = Json::String(rest.to_string());
+        let sub = parse_leaf(schema, target, &sub_term)?;
+        return Ok(Domain::Path(Box::new(PathLeaf {
+            field,
+            table: target.table,
+            sub,
+            ids: None,
+        })));
+    }
     let Some(field) = model.field_index(name) else {
-        return Err(OdooError::invalid_field(
-            model.version,
-            model.name,
-            name,
-            &py_term(term),
-        ));
+        return Err(invalid());
     };
     let op = term[1]
         .as_str()
@@ -503,13 +588,14 @@ mod tests {
         let schema = Schema::new(19, &[App::Contacts]);
         let m = schema.model("res.partner").unwrap();
         let d = Domain::parse(
+            &schema,
             m,
             &json!(["|", ["id", "=", 1], ["id", "=", 2], ["name", "!=", false]]),
         )
         .unwrap();
         assert!(matches!(d, Domain::And(ref v) if v.len() == 2));
-        assert!(Domain::parse(m, &json!(["&", ["id", "=", 1]])).is_err());
-        assert!(Domain::parse(m, &json!([["id", "~", 1]])).is_err());
+        assert!(Domain::parse(&schema, m, &json!(["&", ["id", "=", 1]])).is_err());
+        assert!(Domain::parse(&schema, m, &json!([["id", "~", 1]])).is_err());
     }
 
     #[test]
@@ -518,12 +604,12 @@ mod tests {
         let m = schema.model("res.partner").unwrap();
         let mut deep: Vec<Json> = vec![json!("!"); 100_000];
         deep.push(json!(["id", "=", 1]));
-        assert!(Domain::parse(m, &Json::Array(deep)).is_err());
+        assert!(Domain::parse(&schema, m, &Json::Array(deep)).is_err());
         let mut chain: Vec<Json> = vec![json!("&"); 10_000];
         chain.extend(vec![json!(["id", "=", 1]); 10_001]);
-        assert!(Domain::parse(m, &Json::Array(chain)).is_err());
+        assert!(Domain::parse(&schema, m, &Json::Array(chain)).is_err());
         let flat: Vec<Json> = vec![json!(["id", ">", 0]); 10_000];
-        assert!(Domain::parse(m, &Json::Array(flat)).is_ok());
+        assert!(Domain::parse(&schema, m, &Json::Array(flat)).is_ok());
     }
 
     #[test]
@@ -532,16 +618,17 @@ mod tests {
         let schema = Schema::new(19, &[]);
         let m = schema.model("res.partner").unwrap();
         let d = Domain::parse(
+            &schema,
             m,
             &json!([["id", ">", 10], ["id", "<=", 20], ["name", "=", "x"]]),
         )
         .unwrap();
         assert_eq!(d.id_bounds(), (Included(11), Included(20)));
-        let empty = Domain::parse(m, &json!([["id", ">", 10], ["id", "<", 5]])).unwrap();
+        let empty = Domain::parse(&schema, m, &json!([["id", ">", 10], ["id", "<", 5]])).unwrap();
         let mut rows = std::collections::BTreeMap::new();
         rows.insert(7i64, ());
         assert_eq!(rows.range(empty.id_bounds()).count(), 0);
-        let or = Domain::parse(m, &json!(["|", ["id", ">", 10], ["id", "=", 1]])).unwrap();
+        let or = Domain::parse(&schema, m, &json!(["|", ["id", ">", 10], ["id", "=", 1]])).unwrap();
         assert_eq!(or.id_bounds(), (Included(i64::MIN), Included(i64::MAX)));
     }
 

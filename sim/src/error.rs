@@ -24,6 +24,12 @@ pub enum SimError {
         field: String,
         reason: String,
     },
+    #[error("cannot add custom field {model}.{field}: {reason}")]
+    InvalidCustomField {
+        model: String,
+        field: String,
+        reason: String,
+    },
     #[error("record {model}({id}) does not exist")]
     MissingRecord { model: String, id: i64 },
     #[error("no user with login {0:?}")]

@@ -1,12 +1,12 @@
 //! Seeded data generation: Odoo's base records plus generated partners, sales orders,
 //! invoices and employees, with `write_date` spread over a range of days (quiet and busy days)
-//! and optional bursts of rows sharing one transaction timestamp. Deterministic for a seed and
-//! an end time.
+//! and optional bursts of rows sharing one transaction timestamp. Products and document lines
+//! come from `generator_lines`. Deterministic for a seed and an end time.
 
 use crate::catalog::*;
 use crate::database::{Database, UserSpec};
 use crate::error::SimError;
-use crate::schema::{App, FieldType, ModelDef, MOVE_TYPES};
+use crate::schema::{App, FieldType, ModelDef, Schema, MOVE_TYPES};
 use crate::value::{micros_of, seconds, Cell, Micros};
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, Utc};
 use rand::seq::SliceRandom;
@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const DAY_US: i64 = 86_400_000_000;
+pub(crate) const DAY_US: i64 = 86_400_000_000;
 
 /// A burst: `count` rows of `model` written in one transaction (one `write_date`).
 #[derive(Debug, Clone, PartialEq)]
@@ -69,20 +69,20 @@ struct Refs {
 }
 
 /// A row under construction, filled by field name.
-struct RowBuilder<'m> {
+pub(crate) struct RowBuilder<'m> {
     model: &'m ModelDef,
-    cells: Vec<Cell>,
+    pub(crate) cells: Vec<Cell>,
 }
 
 impl<'m> RowBuilder<'m> {
-    fn new(model: &'m ModelDef, id: i64, create: Micros, write: Micros) -> Self {
+    pub(crate) fn new(model: &'m ModelDef, id: i64, create: Micros, write: Micros) -> Self {
         let mut cells = Database::default_row(model, id, create);
         cells[model.write_date_index()] = Cell::DateTime(write);
         RowBuilder { model, cells }
     }
 
     /// Sets a field if this version's model has it (so one builder serves every version).
-    fn set(&mut self, field: &str, cell: Cell) -> &mut Self {
+    pub(crate) fn set(&mut self, field: &str, cell: Cell) -> &mut Self {
         if let Some(i) = self.model.field_index(field) {
             self.cells[i] = cell;
         }
@@ -90,11 +90,11 @@ impl<'m> RowBuilder<'m> {
     }
 }
 
-fn link(pair: &(i64, Arc<str>)) -> Cell {
+pub(crate) fn link(pair: &(i64, Arc<str>)) -> Cell {
     Cell::Link(pair.0, pair.1.clone())
 }
 
-fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> Option<&'a T> {
+pub(crate) fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> Option<&'a T> {
     items.choose(rng)
 }
 
@@ -118,13 +118,18 @@ fn email_of(name: &str, n: i64) -> String {
     format!("{slug}{n}@example.com")
 }
 
-fn money(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+pub(crate) fn money(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
     (rng.gen_range(lo..hi) * 100.0).round() / 100.0
 }
 
 /// Picks `(create, write)` pairs: writes spread over the days with per-day weights (quiet,
 /// normal and busy days), creates between the range start and the write.
-fn timestamps(rng: &mut ChaCha8Rng, n: usize, start: Micros, end: Micros) -> Vec<(Micros, Micros)> {
+pub(crate) fn timestamps(
+    rng: &mut ChaCha8Rng,
+    n: usize,
+    start: Micros,
+    end: Micros,
+) -> Vec<(Micros, Micros)> {
     let span = (end - start).max(1);
     let days = ((span + DAY_US - 1) / DAY_US).max(1) as usize;
     let mut cumulative = Vec::with_capacity(days);
@@ -163,9 +168,10 @@ pub(crate) fn populate(db: &Database, users: &[UserSpec], spec: &DataSpec) -> Re
         companies: COMPANIES.iter().map(|(i, n)| (*i, Arc::from(*n))).collect(),
         ..Refs::default()
     };
-    base_records(db, users, &mut refs, start);
+    let schema = db.schema();
+    base_records(db, &schema, users, &mut refs, start);
 
-    let has = |m: &str| db.schema.model(m).is_some();
+    let has = |m: &str| schema.model(m).is_some();
     let invoice_model = if has("account.move") {
         "account.move"
     } else {
@@ -185,7 +191,7 @@ pub(crate) fn populate(db: &Database, users: &[UserSpec], spec: &DataSpec) -> Re
             .get(*model)
             .copied()
             .unwrap_or(spec.records * w / weight.max(1));
-        let Some(m) = db.schema.model(model) else {
+        let Some(m) = schema.model(model) else {
             continue;
         };
         let stamps = timestamps(&mut rng, n, start, end);
@@ -212,6 +218,9 @@ pub(crate) fn populate(db: &Database, users: &[UserSpec], spec: &DataSpec) -> Re
             }
         }
     }
+    // Products and lines draw from their own random streams, so that adding them left the
+    // data of the other models as it was for a given seed.
+    crate::generator_lines::populate(db, &schema, spec, start, end);
     for b in &spec.bursts {
         let at = match b.at {
             Some(t) => micros_of(t),
@@ -230,15 +239,18 @@ pub(crate) fn burst(
     seed: u64,
     stamp: Micros,
 ) -> Result<Vec<i64>, SimError> {
-    let m = db
-        .schema
-        .model(model)
-        .ok_or_else(|| SimError::UnknownModel {
-            database: db.name.clone(),
-            model: model.to_string(),
-        })?;
+    let schema = db.schema();
+    let m = schema.model(model).ok_or_else(|| SimError::UnknownModel {
+        database: db.name.clone(),
+        model: model.to_string(),
+    })?;
+    if crate::generator_lines::generates(model) {
+        return Ok(crate::generator_lines::burst(
+            db, &schema, m, count, seed, stamp,
+        ));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut refs = refs_of(db);
+    let mut refs = refs_of(db, &schema);
     let mut ids = Vec::with_capacity(count);
     let rows: Vec<Vec<Cell>> = (0..count)
         .map(|_| {
@@ -256,10 +268,10 @@ pub(crate) fn burst(
 }
 
 /// References for bursts into an existing database.
-fn refs_of(db: &Database) -> Refs {
+fn refs_of(db: &Database, schema: &Schema) -> Refs {
     let tables = db.tables.read();
     let collect = |model: &str| -> Vec<(i64, Arc<str>)> {
-        let Some(m) = db.schema.model(model) else {
+        let Some(m) = schema.model(model) else {
             return Vec::new();
         };
         let Some(name) = m.field_index("name") else {
@@ -270,8 +282,8 @@ fn refs_of(db: &Database) -> Refs {
             .map(|t| {
                 t.rows
                     .iter()
-                    .filter_map(|(id, r)| match &r[name] {
-                        Cell::Text(s) => Some((*id, s.clone())),
+                    .filter_map(|(id, r)| match r.get(name) {
+                        Some(Cell::Text(s)) => Some((*id, s.clone())),
                         _ => None,
                     })
                     .collect()
@@ -288,8 +300,7 @@ fn refs_of(db: &Database) -> Refs {
 
 /// Odoo's own records: the company, OdooBot, the users' partners and users, the modules and
 /// the administrator's employee.
-fn base_records(db: &Database, users: &[UserSpec], refs: &mut Refs, at: Micros) {
-    let schema = &db.schema;
+fn base_records(db: &Database, schema: &Schema, users: &[UserSpec], refs: &mut Refs, at: Micros) {
     if let Some(m) = schema.model("res.partner") {
         let mut rows = vec![
             {
@@ -344,7 +355,8 @@ fn base_records(db: &Database, users: &[UserSpec], refs: &mut Refs, at: Micros) 
         }
     }
     if let Some(m) = schema.model("ir.module.module") {
-        let modules: [(&str, &str, bool); 11] = [
+        // New modules go last: the ids of the earlier ones stay what they were.
+        let modules: [(&str, &str, bool); 13] = [
             ("base", "Base", false),
             ("web", "Web", false),
             ("mail", "Discuss", true),
@@ -356,14 +368,12 @@ fn base_records(db: &Database, users: &[UserSpec], refs: &mut Refs, at: Micros) 
             ("stock", "Inventory", true),
             ("project", "Project", true),
             ("website", "Website", true),
+            ("product", "Products & Pricelists", false),
+            ("uom", "Units of measure", false),
         ];
+        let installed_modules = installed_modules(&db.apps);
         for (k, (name, desc, application)) in modules.iter().enumerate() {
-            let installed = match App::from_name(name) {
-                Some(App::Base) => true,
-                Some(app) => db.apps.contains(&app),
-                // web is always there; mail comes with any business app.
-                None => *name == "web" || (*name == "mail" && !db.apps.is_empty()),
-            };
+            let installed = installed_modules.contains(name);
             let mut b = RowBuilder::new(m, k as i64 + 1, at, at);
             b.set("name", Cell::text(name))
                 .set("shortdesc", Cell::text(desc))
@@ -380,6 +390,29 @@ fn base_records(db: &Database, users: &[UserSpec], refs: &mut Refs, at: Micros) 
             db.insert_row(m, b.cells);
         }
     }
+    if let Some(m) = schema.model("ir.model") {
+        // One record per model of this database, as `ir.model` lists installed models.
+        let installed = installed_modules(&db.apps);
+        for (k, model) in schema.models().iter().enumerate() {
+            let in_apps: Vec<&str> = {
+                let mut names: Vec<&str> = model
+                    .modules
+                    .iter()
+                    .copied()
+                    .filter(|n| installed.contains(n))
+                    .collect();
+                names.sort_unstable();
+                names
+            };
+            let mut b = RowBuilder::new(m, k as i64 + 1, at, at);
+            b.set("name", Cell::text(model.description))
+                .set("model", Cell::text(model.name))
+                .set("state", Cell::text("base"))
+                .set("transient", Cell::Bool(false))
+                .set("modules", Cell::text(in_apps.join(", ")));
+            db.insert_row(m, b.cells);
+        }
+    }
     if let Some(m) = schema.model("hr.employee") {
         let admin = users.first().map_or("Mitchell Admin", |u| u.name.as_str());
         let mut b = RowBuilder::new(m, 1, at, at);
@@ -392,6 +425,23 @@ fn base_records(db: &Database, users: &[UserSpec], refs: &mut Refs, at: Micros) 
         db.insert_row(m, b.cells);
         refs.employees.push((1, Arc::from(admin)));
     }
+}
+
+/// The technical names of the installed modules: base and web always, mail with any business
+/// app, product and uom with any app that depends on them, and the apps themselves.
+pub(crate) fn installed_modules(apps: &[App]) -> Vec<&'static str> {
+    let mut names = vec!["base", "web"];
+    if !apps.is_empty() {
+        names.push("mail");
+    }
+    if apps
+        .iter()
+        .any(|a| matches!(a, App::Sale | App::Account | App::Stock))
+    {
+        names.extend(["product", "uom"]);
+    }
+    names.extend(apps.iter().map(|a| a.module_name()));
+    names
 }
 
 /// One generated row of a business model.
@@ -647,7 +697,7 @@ fn build_row(
     b.cells
 }
 
-fn weighted<'a>(rng: &mut ChaCha8Rng, choices: &[(&'a str, f64)]) -> &'a str {
+pub(crate) fn weighted<'a>(rng: &mut ChaCha8Rng, choices: &[(&'a str, f64)]) -> &'a str {
     let total: f64 = choices.iter().map(|(_, w)| w).sum();
     let mut x = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
     for (v, w) in choices {

@@ -7,7 +7,7 @@ use crate::database::Database;
 use crate::domain::{and_domains, and_terms};
 use crate::methods::{Context, Query};
 use crate::odoo_error::OdooError;
-use crate::schema::{FieldType, ModelDef, ID};
+use crate::schema::{FieldType, ModelDef, Schema, ID};
 use crate::value::{format_seconds, seconds, Cell};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Timelike, Utc};
 use serde_json::{json, Map, Value as Json};
@@ -303,7 +303,9 @@ fn group_terms(gb: &GroupBy, part: &KeyPart, model: &ModelDef) -> Vec<Json> {
 }
 
 fn aggregate(agg: &Aggregate, rows: &[&Vec<Cell>]) -> Json {
-    let cells = rows.iter().map(|r| &r[agg.field]);
+    let cells = rows
+        .iter()
+        .map(|r| r.get(agg.field).unwrap_or(&Cell::Empty));
     let numbers = || {
         cells.clone().filter_map(|c| match c {
             Cell::Int(i) => Some(*i as f64),
@@ -321,7 +323,10 @@ fn aggregate(agg: &Aggregate, rows: &[&Vec<Cell>]) -> Json {
         }
         Agg::Sum => {
             let s: f64 = numbers().sum();
-            if matches!(rows.first().map(|r| &r[agg.field]), Some(Cell::Int(_))) {
+            if matches!(
+                rows.first().and_then(|r| r.get(agg.field)),
+                Some(Cell::Int(_))
+            ) {
                 json!(s as i64)
             } else {
                 json!(s)
@@ -360,12 +365,14 @@ type Groups<'a> = BTreeMap<Vec<KeyPart>, Vec<&'a Vec<Cell>>>;
 /// Runs the query and hands the groups (sorted, paged) to `f`.
 fn with_groups<R>(
     db: &Database,
+    schema: &Schema,
     model: &ModelDef,
     args: &GroupArgs,
     groupbys: &[GroupBy],
     f: impl FnOnce(Vec<(Vec<KeyPart>, Vec<&Vec<Cell>>)>) -> R,
 ) -> Result<R, OdooError> {
     let q = Query::new(
+        schema,
         model,
         Some(&args.domain),
         args.ctx,
@@ -383,7 +390,10 @@ fn with_groups<R>(
     Ok(q.run(db, |rows| {
         let mut groups: Groups = BTreeMap::new();
         for r in rows {
-            let key: Vec<KeyPart> = groupbys.iter().map(|g| key_part(&r[g.field], g)).collect();
+            let key: Vec<KeyPart> = groupbys
+                .iter()
+                .map(|g| key_part(r.get(g.field).unwrap_or(&Cell::Empty), g))
+                .collect();
             groups.entry(key).or_default().push(*r);
         }
         let all: Vec<_> = groups.into_iter().collect();
@@ -400,6 +410,7 @@ fn with_groups<R>(
 /// `read_group(domain, fields, groupby, offset, limit, orderby, lazy)`.
 pub fn read_group(
     db: &Database,
+    schema: &Schema,
     model: &ModelDef,
     args: GroupArgs,
     lazy: bool,
@@ -412,7 +423,7 @@ pub fn read_group(
     };
     let aggregates = parse_aggregates(model, &args.aggregates, false)?;
     let has_range = groupbys.iter().any(|g| g.gran.is_some());
-    with_groups(db, model, &args, &groupbys, |groups| {
+    with_groups(db, schema, model, &args, &groupbys, |groups| {
         let out: Vec<Json> = groups
             .into_iter()
             .map(|(key, rows)| {
@@ -465,12 +476,13 @@ pub fn read_group(
 /// `formatted_read_group(domain, groupby, aggregates, having, offset, limit, order)` (19+).
 pub fn formatted_read_group(
     db: &Database,
+    schema: &Schema,
     model: &ModelDef,
     args: GroupArgs,
 ) -> Result<Json, OdooError> {
     let groupbys = parse_groupby(model, &args.groupby)?;
     let aggregates = parse_aggregates(model, &args.aggregates, true)?;
-    with_groups(db, model, &args, &groupbys, |groups| {
+    with_groups(db, schema, model, &args, &groupbys, |groups| {
         let out: Vec<Json> = groups
             .into_iter()
             .map(|(key, rows)| {

@@ -90,7 +90,7 @@ pub async fn handle(
         let ids = named.remove("ids");
         let context = named.remove("context");
         let has_ids = matches!(&ids, Some(Json::Array(a)) if !a.is_empty());
-        if db.schema.model(&model).is_some()
+        if db.schema().model(&model).is_some()
             && !method.starts_with('_')
             && !is_record_method(&method)
             && has_ids

@@ -2,14 +2,16 @@
 //! read_group, formatted_read_group, context_get): argument binding as Python does it, access
 //! rules, `active_test`, ordering, paging and rendering records as Odoo returns them.
 
-use crate::database::{Database, UserSpec};
+use crate::database::{Database, Table, UserSpec};
 use crate::domain::Domain;
 use crate::grouping;
 use crate::odoo_error::{access_error, OdooError};
-use crate::schema::{Access, FieldType, ModelDef, DISPLAY_NAME, ID};
+use crate::schema::{Access, FieldType, ModelDef, Schema, DISPLAY_NAME, ID};
 use crate::value::{py_repr, Cell};
 use serde_json::{json, Map, Value as Json};
+use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 /// A call's arguments: positional (XML-RPC/JSON-RPC `args`, JSON-2 `ids`) and named.
 #[derive(Debug, Default)]
@@ -139,7 +141,11 @@ pub fn execute(
     mut args: Args,
     context: Option<Json>,
 ) -> Result<Json, OdooError> {
-    let model = db.model(model_name)?;
+    // One schema for the whole call: a custom field added meanwhile shows from the next one.
+    let schema = db.schema();
+    let model: &ModelDef = schema
+        .model(model_name)
+        .ok_or_else(|| OdooError::UnknownModel(model_name.to_string()))?;
     if method.starts_with('_') {
         return Err(OdooError::private_method(db.version, model_name, method));
     }
@@ -155,7 +161,15 @@ pub fn execute(
     match method {
         "search" => {
             let (domain, offset, limit, order) = (next(), next(), next(), next());
-            let q = Query::new(model, domain.as_ref(), ctx, order.as_ref(), offset, limit)?;
+            let q = Query::new(
+                &schema,
+                model,
+                domain.as_ref(),
+                ctx,
+                order.as_ref(),
+                offset,
+                limit,
+            )?;
             Ok(json!(q.run(db, |rows| rows
                 .iter()
                 .map(|r| r[ID].to_json())
@@ -163,13 +177,21 @@ pub fn execute(
         }
         "search_count" => {
             let (domain, limit) = (next(), next());
-            let q = Query::new(model, domain.as_ref(), ctx, None, None, limit)?;
+            let q = Query::new(&schema, model, domain.as_ref(), ctx, None, None, limit)?;
             Ok(json!(q.count(db)))
         }
         "search_read" => {
             let (domain, fields, offset, limit, order) = (next(), next(), next(), next(), next());
             let fields = field_list(model, fields.as_ref())?;
-            let q = Query::new(model, domain.as_ref(), ctx, order.as_ref(), offset, limit)?;
+            let q = Query::new(
+                &schema,
+                model,
+                domain.as_ref(),
+                ctx,
+                order.as_ref(),
+                offset,
+                limit,
+            )?;
             Ok(Json::Array(q.run(db, |rows| {
                 rows.iter().map(|r| render(model, r, &fields)).collect()
             })))
@@ -190,6 +212,7 @@ pub fn execute(
             let lazy = !matches!(lazy, Some(Json::Bool(false)));
             grouping::read_group(
                 db,
+                &schema,
                 model,
                 grouping::GroupArgs {
                     domain: domain.unwrap_or(json!([])),
@@ -207,6 +230,7 @@ pub fn execute(
                 (next(), next(), next(), next(), next(), next(), next());
             grouping::formatted_read_group(
                 db,
+                &schema,
                 model,
                 grouping::GroupArgs {
                     domain: domain.unwrap_or(json!([])),
@@ -271,11 +295,10 @@ fn one_field(model: &ModelDef, name: &str) -> Result<usize, OdooError> {
 }
 
 /// A row as `read`/`search_read` return it: `id` first, then the fields in the order asked.
-/// `display_name` is computed as it is read, as Odoo computes it: the record's `name` (the
-/// simulator has no parent-qualified names), else `model,id`.
+/// `display_name` is computed as it is read, as Odoo computes it (see [`display_name`]).
 pub fn render(model: &ModelDef, row: &[Cell], fields: &[usize]) -> Json {
     let mut map = Map::with_capacity(fields.len() + 1);
-    map.insert("id".to_string(), row[ID].to_json());
+    map.insert("id".to_string(), cell(row, ID).to_json());
     for &i in fields {
         if i == ID {
             continue;
@@ -284,22 +307,76 @@ pub fn render(model: &ModelDef, row: &[Cell], fields: &[usize]) -> Json {
         let value = if field.name == DISPLAY_NAME {
             Json::String(display_name(model, row))
         } else {
-            row[i].to_json()
+            cell(row, i).to_json()
         };
         map.insert(field.name.to_string(), value);
     }
     Json::Object(map)
 }
 
-/// The name Odoo shows for a record of `model` (what many2one pairs pointing at it carry).
-pub fn display_name(model: &ModelDef, row: &[Cell]) -> String {
-    match model.field_index("name").and_then(|i| row.get(i)) {
-        Some(Cell::Text(name)) => name.to_string(),
-        _ => match row.get(ID) {
-            Some(Cell::Int(id)) => format!("{},{id}", model.name),
-            _ => model.name.to_string(),
-        },
+/// Cell `i` of a row; empty past its end (a row built before a custom field was added).
+fn cell(row: &[Cell], i: usize) -> &Cell {
+    row.get(i).unwrap_or(&Cell::Empty)
+}
+
+fn text<'r>(model: &ModelDef, row: &'r [Cell], field: &str) -> Option<&'r str> {
+    match model.field_index(field).and_then(|i| row.get(i)) {
+        Some(Cell::Text(s)) => Some(s),
+        _ => None,
     }
+}
+
+fn link_name<'r>(model: &ModelDef, row: &'r [Cell], field: &str) -> Option<&'r str> {
+    match model.field_index(field).and_then(|i| row.get(i)) {
+        Some(Cell::Link(_, name)) => Some(name),
+        _ => None,
+    }
+}
+
+/// The name Odoo shows for a record of `model` (what many2one pairs pointing at it carry):
+/// its `name` (the simulator has no parent-qualified names), else `model,id`; products
+/// prefix their internal reference, order lines their order, journal items their entry, and
+/// 12's invoices show their number.
+pub fn display_name(model: &ModelDef, row: &[Cell]) -> String {
+    let name = text(model, row, "name");
+    let shown = match model.name {
+        "product.product" => name.map(|n| match text(model, row, "default_code") {
+            Some(code) => format!("[{code}] {n}"),
+            None => n.to_string(),
+        }),
+        // `"%s - %s" % (order name, first line of the description)`.
+        "sale.order.line" => {
+            let order = link_name(model, row, "order_id").unwrap_or_default();
+            let first = name.and_then(|n| n.lines().next()).unwrap_or_default();
+            Some(format!("{order} - {first}"))
+        }
+        // The entry's name, then the label when there is one.
+        "account.move.line" => {
+            let entry = link_name(model, row, "move_id").unwrap_or_default();
+            Some(match name {
+                Some(label) => format!("{entry} {label}"),
+                None => entry.to_string(),
+            })
+        }
+        // 12's `"%s %s" % (inv.number or TYPES[inv.type], inv.name or '')`: the invoice has no
+        // description here, so the name keeps its trailing space as Odoo's does.
+        "account.invoice" => {
+            let number = text(model, row, "number").or_else(|| {
+                text(model, row, "type").map(|t| match t {
+                    "out_invoice" => "Invoice",
+                    "in_invoice" => "Vendor Bill",
+                    "out_refund" => "Credit Note",
+                    _ => "Vendor Credit note",
+                })
+            });
+            number.map(|n| format!("{n} "))
+        }
+        _ => name.map(str::to_string),
+    };
+    shown.unwrap_or_else(|| match row.get(ID) {
+        Some(Cell::Int(id)) => format!("{},{id}", model.name),
+        _ => model.name.to_string(),
+    })
 }
 
 fn read(
@@ -359,11 +436,12 @@ fn fields_get(model: &ModelDef, allfields: Option<&Json>, attributes: Option<&Js
     for f in defs {
         // Attributes in alphabetical order, as Odoo's answer has them.
         let mut all: Vec<(&str, Json)> = vec![
+            ("manual", json!(f.manual)),
             ("readonly", json!(f.readonly)),
             ("required", json!(f.required)),
-            ("searchable", json!(true)),
-            ("sortable", json!(true)),
-            ("store", json!(true)),
+            ("searchable", json!(f.searchable(model.version))),
+            ("sortable", json!(f.sortable())),
+            ("store", json!(f.stored())),
             ("string", json!(f.label)),
             ("type", json!(f.ty.odoo_name())),
         ];
@@ -399,6 +477,7 @@ pub struct Query<'m> {
 
 impl<'m> Query<'m> {
     pub fn new(
+        schema: &Schema,
         model: &'m ModelDef,
         domain: Option<&Json>,
         ctx: Context,
@@ -406,7 +485,7 @@ impl<'m> Query<'m> {
         offset: Option<Json>,
         limit: Option<Json>,
     ) -> Result<Query<'m>, OdooError> {
-        let domain = Domain::parse(model, domain.unwrap_or(&Json::Null))?;
+        let domain = Domain::parse(schema, model, domain.unwrap_or(&Json::Null))?;
         // Archived rows are hidden unless the context says otherwise or the domain itself
         // filters on `active`.
         let active_filter = model
@@ -435,13 +514,22 @@ impl<'m> Query<'m> {
         })
     }
 
-    fn visible(&self, row: &[Cell]) -> bool {
+    fn visible(&self, domain: &Domain, row: &[Cell]) -> bool {
         if let Some(i) = self.active_filter {
-            if !matches!(row[i], Cell::Bool(true)) {
+            if !matches!(row.get(i), Some(Cell::Bool(true))) {
                 return false;
             }
         }
-        self.domain.matches(row)
+        domain.matches(row)
+    }
+
+    /// The domain ready to evaluate: dotted paths resolved against `tables`.
+    fn bound(&self, tables: &HashMap<&'static str, Table>) -> Cow<'_, Domain> {
+        if self.domain.has_paths() {
+            Cow::Owned(self.domain.bind(tables))
+        } else {
+            Cow::Borrowed(&self.domain)
+        }
     }
 
     /// Matching rows, ordered and paged, handed to `f` under the table's read lock (one
@@ -451,18 +539,19 @@ impl<'m> Query<'m> {
         let Some(table) = tables.get(self.model.table) else {
             return f(&[]);
         };
-        let candidates = table.rows.range(self.domain.id_bounds()).map(|(_, r)| r);
+        let domain = self.bound(&tables);
+        let candidates = table.rows.range(domain.id_bounds()).map(|(_, r)| r);
         if self.order.len() == 1 && self.order[0] == (ID, false) {
             // Rows are kept in id order: stop as soon as the page is full, so keyset paging
             // costs one page rather than a scan of the table.
             let page: Vec<&Vec<Cell>> = candidates
-                .filter(|r| self.visible(r))
+                .filter(|r| self.visible(&domain, r))
                 .skip(self.offset)
                 .take(self.limit.unwrap_or(usize::MAX))
                 .collect();
             return f(&page);
         }
-        let mut rows: Vec<&Vec<Cell>> = candidates.filter(|r| self.visible(r)).collect();
+        let mut rows: Vec<&Vec<Cell>> = candidates.filter(|r| self.visible(&domain, r)).collect();
         // Rows come in id order, so a stable sort keeps ties by id (PostgreSQL gives no such
         // promise, but a deterministic answer makes tests reproducible).
         rows.sort_by(|a, b| compare_rows(a, b, &self.order));
@@ -476,10 +565,11 @@ impl<'m> Query<'m> {
     /// Number of matching rows (up to the limit).
     pub fn count(&self, db: &Database) -> usize {
         let tables = db.tables.read();
+        let domain = self.bound(&tables);
         let n = tables.get(self.model.table).map_or(0, |t| {
             t.rows
-                .range(self.domain.id_bounds())
-                .filter(|(_, r)| self.visible(r))
+                .range(domain.id_bounds())
+                .filter(|(_, r)| self.visible(&domain, r))
                 .count()
         });
         self.limit.map_or(n, |l| n.min(l))
@@ -529,7 +619,7 @@ pub fn compare_cells(a: &Cell, b: &Cell) -> Ordering {
 
 fn compare_rows(a: &[Cell], b: &[Cell], order: &[(usize, bool)]) -> Ordering {
     for &(i, desc) in order {
-        let o = compare_cells(&a[i], &b[i]);
+        let o = compare_cells(cell(a, i), cell(b, i));
         let o = if desc { o.reverse() } else { o };
         if o != Ordering::Equal {
             return o;

@@ -23,7 +23,8 @@ pub(crate) fn follow_rename(
     table: &str,
     id: i64,
 ) {
-    let Some(target) = db.schema.models().iter().find(|m| m.table == table) else {
+    let schema = db.schema();
+    let Some(target) = schema.models().iter().find(|m| m.table == table) else {
         return;
     };
     let Some(name) = tables
@@ -33,6 +34,17 @@ pub(crate) fn follow_rename(
     else {
         return;
     };
+    // A product's template is its own record here (one variant per template, same id): the
+    // template's name is the product's, so its pair follows too.
+    if let Some(tmpl) = target.field_index("product_tmpl_id") {
+        if let Some(row) = tables.get_mut(table).and_then(|t| t.rows.get_mut(&id)) {
+            if let Some(Cell::Link(tid, shown)) = row.get(tmpl) {
+                if **shown != *name {
+                    row[tmpl] = Cell::Link(*tid, name.as_str().into());
+                }
+            }
+        }
+    }
     relink(db, tables, table, |linked| {
         (linked == id).then(|| (id, name.clone()))
     });
@@ -45,14 +57,15 @@ fn relink(
     table: &str,
     to: impl Fn(i64) -> Option<(i64, String)>,
 ) {
-    for model in db.schema.models() {
+    let schema = db.schema();
+    for model in schema.models() {
         // hr.employee.public is a view over hr.employee's rows: one pass per table is enough,
         // and a second would find nothing left to change.
         for (index, field) in model.fields.iter().enumerate() {
             let FieldType::Many2one(relation) = field.ty else {
                 continue;
             };
-            if db.schema.model(relation).map(|m| m.table) != Some(table) {
+            if schema.model(relation).map(|m| m.table) != Some(table) {
                 continue;
             }
             let Some(rows) = tables.get_mut(model.table) else {
@@ -78,19 +91,20 @@ impl Db {
     /// written (its `write_date` moves), as the wizard writes the merged values on it.
     pub fn merge_partners(&self, sources: &[i64], target: i64) -> Result<(), SimError> {
         let db = &self.inner;
-        let partner = db
-            .schema
-            .model("res.partner")
-            .ok_or_else(|| SimError::UnknownModel {
-                database: db.name.clone(),
-                model: "res.partner".into(),
-            })?;
+        let partner =
+            db.schema()
+                .model("res.partner")
+                .cloned()
+                .ok_or_else(|| SimError::UnknownModel {
+                    database: db.name.clone(),
+                    model: "res.partner".into(),
+                })?;
         {
             let mut tables = db.tables.write();
             let name = tables
                 .get(partner.table)
                 .and_then(|t| t.rows.get(&target))
-                .map(|row| display_name(partner, row))
+                .map(|row| display_name(&partner, row))
                 .ok_or(SimError::MissingRecord {
                     model: "res.partner".into(),
                     id: target,

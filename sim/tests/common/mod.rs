@@ -166,6 +166,28 @@ impl Harness {
             .expect("json")
     }
 
+    /// `execute_kw` over JSON-RPC as admin: the result, or the error object as `Err`.
+    pub async fn rpc_kw(
+        &self,
+        model: &str,
+        method: &str,
+        args: Json,
+        kwargs: Json,
+    ) -> Result<Json, Json> {
+        let resp = self
+            .jsonrpc(
+                "object",
+                "execute_kw",
+                json!([self.name(), 2, "admin", model, method, args, kwargs]),
+            )
+            .await;
+        match (resp.get("result"), resp.get("error")) {
+            (Some(result), None) => Ok(result.clone()),
+            (_, Some(error)) => Err(error.clone()),
+            _ => Err(resp),
+        }
+    }
+
     /// A JSON-2 call with a key; returns status and body.
     pub async fn json2(&self, key: &str, model: &str, method: &str, body: Json) -> (u16, Json) {
         let resp = self

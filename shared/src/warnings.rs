@@ -97,6 +97,8 @@ mod tests {
                 ciphertext: "c".into(),
             },
             saved_at: Utc::now(),
+            modules: None,
+            protocol: None,
         }
     }
 

@@ -598,7 +598,7 @@ async fn every_module_mapping_is_readable_on_every_version() {
     for version in 12..=19 {
         let fx = start(version, 80).await;
         let client = connect(&fx, admin_password(), None).await.expect("connect");
-        for module in Module::defaults() {
+        for module in Module::all() {
             let mapping = module.mapping(client.version(), "", &[]);
             let context = if mapping.has_active {
                 Context::with_archived()

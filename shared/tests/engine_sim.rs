@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use shared::config::Settings;
 use shared::modules::Module;
-use shared::odoo::{ClientSettings, ConnectionInfo, Credential, RetryPolicy, ServerVersion};
+use shared::odoo::{
+    ClientSettings, ConnectionInfo, Context, Credential, OdooClient, RetryPolicy, SearchOptions,
+    ServerVersion,
+};
 use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{BatchKind, BatchStatus, FieldValue, SharedStore, SyncStatus, TenantId};
 use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 use sim::{
-    App, BurstSpec, DatabaseSpec, Db, FaultKind, FaultRule, SimServer, Simulator, Trigger, UserSpec,
+    App, BurstSpec, CustomField, CustomFieldKind, DatabaseSpec, Db, FaultKind, FaultRule,
+    SimServer, Simulator, Trigger, UserSpec,
 };
 
 const KEY: &str = "engine-test-api-key-123";
@@ -191,17 +195,51 @@ fn mapping_for(w: &World, module: Module) -> shared::modules::ModelMapping {
 /// The mirror equals the simulator: same live ids, same writeDate and values of every
 /// fetched field, archived rows present with active = false, vanished rows marked deleted.
 async fn assert_mirror_matches(w: &World, modules: &[Module]) {
+    let client = OdooClient::connect(w.info.clone(), &w.engine.options().client, None)
+        .await
+        .expect("a client");
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("tenant")
+        .expect("a prepared tenant");
     for module in modules {
-        let mapping = mapping_for(w, *module);
+        // The model and fields the tenant reads (custom fields found on its server included).
+        let mapping = match state.module(*module) {
+            Some(m) => module.mapping(
+                &ServerVersion::new(w.db.version(), 0),
+                &m.model,
+                &m.extra_fields,
+            ),
+            None => mapping_for(w, *module),
+        };
+        // Which rows the module's domain selects, as Odoo evaluates it (dotted paths too).
+        let context = if mapping.has_active {
+            Context::with_archived()
+        } else {
+            Context::default()
+        };
+        let selected: BTreeSet<i64> = client
+            .search(
+                mapping.model,
+                &mapping.domain,
+                &SearchOptions {
+                    context,
+                    ..SearchOptions::default()
+                },
+            )
+            .await
+            .expect("search")
+            .into_iter()
+            .collect();
         let expected: BTreeMap<i64, Value> =
             w.db.snapshot(mapping.model)
                 .expect("snapshot")
                 .into_iter()
-                .filter(|row| {
-                    let kind = row.get("move_type").or_else(|| row.get("type"));
-                    !(mapping.model == "account.move" && kind == Some(&json!("entry")))
-                })
                 .map(|row| (row["id"].as_i64().expect("id"), row))
+                .filter(|(id, _)| selected.contains(id))
                 .collect();
         let mut stored = Vec::new();
         let mut after = 0;
@@ -324,10 +362,13 @@ async fn every_version_syncs(
     store: fn() -> futures::future::BoxFuture<'static, (SharedStore, Backing)>,
 ) {
     for version in 12..=19 {
-        let w = world(spec(version, 600), store().await, options()).await;
+        // Every module, the optional ones included, on every version.
+        let mut options = options();
+        options.modules = Module::all();
+        let w = world(spec(version, 600), store().await, options).await;
         initial_sync(&w).await;
         assert_done(&w).await;
-        assert_mirror_matches(&w, &Module::defaults()).await;
+        assert_mirror_matches(&w, &Module::all()).await;
         w.server.shutdown().await.expect("shutdown");
     }
 }
@@ -807,8 +848,119 @@ fn boxed_mongo() -> futures::future::BoxFuture<'static, (SharedStore, Backing)> 
     Box::pin(mongo_store())
 }
 
+/// A module declared in a settings file (sale orders with a Studio field, by pattern), an
+/// optional built-in one with extra fields, and a custom field added to Odoo after the first
+/// sync: it reaches the mirror at the next verify, without a resync.
+async fn declared_modules_and_custom_fields(
+    store: fn() -> futures::future::BoxFuture<'static, (SharedStore, Backing)>,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("settings.toml");
+    std::fs::write(
+        &file,
+        r#"
+default_modules = "sales,orders_custom,products"
+
+[modules.orders_custom]
+model = "sale.order"
+fields = ["name", "amount_total", "partner_id", "x_studio_*"]
+display_name = "Orders with regions"
+
+[modules.products]
+extra_fields = ["x_studio_*"]
+"#,
+    )
+    .expect("settings file");
+    let settings = Settings::load(Some(&file)).expect("valid settings");
+    let declared: Module = "orders_custom".parse().expect("declared");
+    assert_eq!(declared.collection(), "odooorderscustom");
+    let mut options = options();
+    options.modules = settings.modules.clone();
+    assert_eq!(
+        options.modules,
+        [Module::sales(), declared, Module::products()]
+    );
+
+    let mut spec = spec(17, 400);
+    spec.custom_fields = vec![
+        CustomField::new("sale.order", "x_studio_region", CustomFieldKind::Char),
+        CustomField::new("product.product", "x_studio_origin", CustomFieldKind::Char),
+    ];
+    // Settings are loaded before a store opens (the SQLite store makes a table per module).
+    let w = world(spec, store().await, options).await;
+    let orders = w.db.ids("sale.order").expect("orders");
+    w.db.update("sale.order", orders[0], json!({"x_studio_region": "EMEA"}))
+        .expect("update");
+    initial_sync(&w).await;
+    assert_done(&w).await;
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("tenant")
+        .expect("state");
+    let custom = state.module(declared).expect("declared module synced");
+    assert_eq!(custom.model, "sale.order");
+    assert_eq!(custom.extra_fields, ["x_studio_region"]);
+    let products = state.module(Module::products()).expect("products synced");
+    assert_eq!(products.extra_fields, ["x_studio_origin"]);
+    assert_mirror_matches(&w, &[Module::sales(), declared, Module::products()]).await;
+    let stored = w
+        .engine
+        .store()
+        .records_by_ids(&w.tenant, declared, &[orders[0]])
+        .await
+        .expect("records");
+    assert_eq!(stored[0].document["raw"]["x_studio_region"], json!("EMEA"));
+    assert!(
+        stored[0].document["raw"].get("state").is_none(),
+        "a declared module reads only the fields it names"
+    );
+
+    // Studio adds a field to Odoo after the first sync; one order gets a value.
+    w.db.add_custom_field("sale.order", "x_studio_tier", CustomFieldKind::Char)
+        .expect("new field");
+    w.db.update("sale.order", orders[1], json!({"x_studio_tier": "gold"}))
+        .expect("update");
+    follow(
+        &w,
+        FollowUp {
+            force_incremental: true,
+            force_reconcile: false,
+            force_verify: true,
+        },
+    )
+    .await;
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("tenant")
+        .expect("state");
+    assert_eq!(
+        state.module(declared).expect("declared").extra_fields,
+        ["x_studio_region", "x_studio_tier"],
+        "the verify found the new field"
+    );
+    assert_mirror_matches(&w, &[Module::sales(), declared, Module::products()]).await;
+    let stored = w
+        .engine
+        .store()
+        .records_by_ids(&w.tenant, declared, &[orders[1]])
+        .await
+        .expect("records");
+    assert_eq!(stored[0].document["raw"]["x_studio_tier"], json!("gold"));
+}
+
 mod sqlite {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn declared_modules_and_custom_fields() {
+        super::declared_modules_and_custom_fields(boxed_sqlite).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_version_syncs() {
@@ -859,6 +1011,11 @@ mod sqlite {
 
 mod mongo {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn declared_modules_and_custom_fields() {
+        super::declared_modules_and_custom_fields(boxed_mongo).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_version_syncs() {

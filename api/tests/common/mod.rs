@@ -388,6 +388,8 @@ pub fn fake_connection() -> shared::store::StoredConnection {
             ciphertext: "AAAA".into(),
         },
         saved_at: chrono::Utc::now(),
+        modules: None,
+        protocol: None,
     }
 }
 

@@ -428,9 +428,11 @@ fn invoice_lines() -> ModuleSpec {
                 "account.move.line",
                 &plus(&["move_id", "date", "parent_state"]),
                 // `product` also types the lines of plain journal entries.
-                Domain::all()
-                    .and("display_type", Op::Eq, "product")
-                    .and("move_id.move_type", Op::In, json!(INVOICE_TYPES)),
+                Domain::all().and("display_type", Op::Eq, "product").and(
+                    "move_id.move_type",
+                    Op::In,
+                    json!(INVOICE_TYPES),
+                ),
                 false,
             ),
         ],

@@ -435,7 +435,11 @@ mod tests {
             m.domain.to_value()[0],
             json!(["display_type", "=", "product"])
         );
-        assert!(m.domain.to_value().to_string().contains("move_id.move_type"));
+        assert!(m
+            .domain
+            .to_value()
+            .to_string()
+            .contains("move_id.move_type"));
         assert!(!has(&m, "exclude_from_invoice_tab"));
         assert!(has(
             &Module::products().mapping(&v(18), "", &[]),

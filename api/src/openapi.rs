@@ -18,7 +18,7 @@ use crate::queue::{DeadJob, DeadJobs, DrainResult, QueueDepth};
 use crate::routes;
 use crate::routes::connection::{SaveConnectionRequest, SaveConnectionResponse};
 use crate::routes::health::HealthBody;
-use crate::routes::modules::{ModuleInfo, ModulesBody};
+use crate::routes::modules::{ModuleInfo, ModulesBody, SetModulesRequest};
 use crate::routes::records::RecordsPage;
 use crate::status::{ProgressBody, StatusBody, StatusError};
 use crate::warning::WarningBody;
@@ -102,6 +102,7 @@ impl Modify for Security {
         routes::status::status_events,
         routes::dashboard::dashboard,
         routes::modules::modules,
+        routes::modules::set_modules,
         routes::records::records,
         routes::admin::list_tenants,
         routes::admin::tenant,
@@ -122,7 +123,7 @@ impl Modify for Security {
         ErrorBody, SaveConnectionRequest, SaveConnectionResponse, StatusBody, ProgressBody,
         StatusError, WarningBody, DashboardBody, ModuleFigures, SalesFigures, InvoiceFigures,
         BalanceFigures, OpenDocuments, DocumentTally, ContactFigures, EmployeeFigures, Counts,
-        MonthRevenue, Activity, RecordsPage, ModulesBody, ModuleInfo,
+        MonthRevenue, Activity, RecordsPage, ModulesBody, ModuleInfo, SetModulesRequest,
         TenantPage, TenantSummary, ModuleSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,
         QueueDepth, DeadJobs, DeadJob, DrainResult,
     )),

@@ -63,7 +63,10 @@ pub fn router(state: AppState) -> Router {
         .route("/odoo/status", get(status::status))
         .route("/odoo/status/events", get(status::status_events))
         .route("/odoo/dashboard", get(dashboard::dashboard))
-        .route("/odoo/modules", get(modules::modules))
+        .route(
+            "/odoo/modules",
+            get(modules::modules).put(modules::set_modules),
+        )
         .route("/odoo/records/{module}", get(records::records))
         .route("/admin", get(page::operator_page))
         .route("/admin/tenants", get(admin::list_tenants))

@@ -15,7 +15,10 @@ use shared::odoo::{
 };
 use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
-use shared::store::{BatchKind, BatchStatus, FieldValue, SharedStore, SyncStatus, TenantId};
+use shared::store::{
+    BatchKind, BatchStatus, EncryptedSecret, FieldValue, SharedStore, StoredConnection, SyncStatus,
+    TenantId,
+};
 use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 use sim::{
     App, BurstSpec, CustomField, CustomFieldKind, DatabaseSpec, Db, FaultKind, FaultRule,
@@ -954,8 +957,101 @@ extra_fields = ["x_studio_*"]
     assert_eq!(stored[0].document["raw"]["x_studio_tier"], json!("gold"));
 }
 
+/// A tenant that enables modules after its first sync: they are planned at its next idle step
+/// and synced while its status stays `done` (the dashboard stays open); the others go on.
+async fn a_tenant_enables_modules_later(store: (SharedStore, Backing)) {
+    let w = world(spec(18, 300), store, options()).await;
+    let four: Vec<String> = Module::defaults()
+        .iter()
+        .map(|m| m.as_str().to_string())
+        .collect();
+    let connection = StoredConnection {
+        url: w.server.url(),
+        db: "acme".into(),
+        username: "admin".into(),
+        secret_kind: "api_key".into(),
+        secret: EncryptedSecret {
+            key_id: "k".into(),
+            nonce: "n".into(),
+            ciphertext: "c".into(),
+        },
+        saved_at: chrono::Utc::now(),
+        modules: Some(four.clone()),
+        protocol: None,
+    };
+    w.engine
+        .store()
+        .save_connection(&w.tenant, &connection, chrono::Utc::now())
+        .await
+        .expect("saved");
+    initial_sync(&w).await;
+    assert_done(&w).await;
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("tenant")
+        .expect("state");
+    assert_eq!(state.modules.len(), 4);
+
+    let mut more = four.clone();
+    more.extend(["sale_lines".to_string(), "products".to_string()]);
+    w.engine
+        .store()
+        .set_connection_modules(&w.tenant, Some(&more), chrono::Utc::now())
+        .await
+        .expect("modules changed");
+    let steps = drain(&w).await;
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::Prepared { batches } if *batches > 0)),
+        "the new modules were planned: {steps:?}"
+    );
+    let state = w
+        .engine
+        .store()
+        .tenant(&w.tenant)
+        .await
+        .expect("tenant")
+        .expect("state");
+    assert_eq!(
+        state.sync_status,
+        SyncStatus::Done,
+        "the dashboard stayed open"
+    );
+    let names: Vec<&str> = state.modules.iter().map(|m| m.module.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sales",
+            "invoices",
+            "contacts",
+            "employees",
+            "sale_lines",
+            "products"
+        ]
+    );
+    let mut all = Module::defaults();
+    all.extend([Module::sale_lines(), Module::products()]);
+    assert_mirror_matches(&w, &all).await;
+    // Nothing more to plan: the next idle step stays idle.
+    let step = w
+        .engine
+        .process_next_batch(&w.tenant, &w.info)
+        .await
+        .expect("step");
+    assert!(matches!(step, Step::Idle), "{step:?}");
+}
+
 mod sqlite {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tenant_enables_modules_later() {
+        super::a_tenant_enables_modules_later(sqlite_store().await).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn declared_modules_and_custom_fields() {
@@ -1011,6 +1107,11 @@ mod sqlite {
 
 mod mongo {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tenant_enables_modules_later() {
+        super::a_tenant_enables_modules_later(mongo_store().await).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn declared_modules_and_custom_fields() {

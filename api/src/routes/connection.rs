@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::crypto::stored_connection;
-use shared::modules::{Module, UnknownModule};
+use shared::modules::Module;
 use shared::odoo::{ConnectionInfo, Credential, OdooError, Protocol};
 use utoipa::ToSchema;
 
@@ -61,30 +61,11 @@ struct Wishes {
 
 /// The `modules` and `protocol` of the request, or a 400 naming the field.
 fn wishes(request: &SaveConnectionRequest) -> Result<Wishes, ApiError> {
-    let modules = match &request.modules {
-        None => None,
-        Some(names) if names.is_empty() => {
-            return Err(ApiError::invalid_field(
-                "modules",
-                "name at least one module, or leave modules out for the default ones",
-            ))
-        }
-        Some(names) if names.len() > 64 => {
-            return Err(ApiError::invalid_field("modules", "at most 64 modules"))
-        }
-        Some(names) => {
-            let mut modules = Vec::with_capacity(names.len());
-            for name in names {
-                let module: Module = name.parse().map_err(|e: UnknownModule| {
-                    ApiError::invalid_field("modules", e.to_string())
-                })?;
-                if !modules.contains(&module) {
-                    modules.push(module);
-                }
-            }
-            Some(modules)
-        }
-    };
+    let modules = request
+        .modules
+        .as_deref()
+        .map(crate::routes::modules::parse_names)
+        .transpose()?;
     let protocol = match request.protocol.as_deref() {
         None | Some("auto") => None,
         Some(name) => Some(name.parse::<Protocol>().map_err(|_| {

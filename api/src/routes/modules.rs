@@ -1,18 +1,21 @@
+//! `PUT /odoo/modules`: changes which modules the tenant syncs without starting over (the
+//! new ones are planned and caught up while the dashboard stays open).
 //! `GET /odoo/modules`: the modules the tenant syncs, each with the Odoo model it reads on
 //! the tenant's server, every field it reads (custom fields found there included), its
-//! collection and how many records the mirror holds; plus the modules it asked for that its
-//! server cannot sync (app not installed, model missing or unreadable).
+//! collection and how many records the mirror holds; plus the modules it asked for that are
+//! not synced yet (planned at its next step, or not available on its server).
 
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use shared::modules::{Module, Origin};
+use serde::{Deserialize, Serialize};
+use shared::modules::{Module, Origin, UnknownModule};
 use shared::odoo::ServerVersion;
 use utoipa::ToSchema;
 
 use crate::auth::Tenant;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::JsonBody;
 use crate::state::AppState;
 
 /// One module of the tenant.
@@ -27,8 +30,8 @@ pub struct ModuleInfo {
     /// `built_in`, `optional` or `declared` (in the service's settings file).
     #[schema(example = "optional")]
     pub origin: String,
-    /// `synced`, or `unavailable` when the tenant's Odoo cannot sync it (see `reason`), or
-    /// `pending` before the first sync plans it.
+    /// `synced`, or `pending`: asked for but not planned yet (see `reason`; a module whose
+    /// Odoo app is not installed stays pending).
     #[schema(example = "synced")]
     pub state: String,
     /// Why an `unavailable` module is not synced.
@@ -55,6 +58,79 @@ pub struct ModuleInfo {
 #[serde(rename_all = "camelCase")]
 pub struct ModulesBody {
     pub modules: Vec<ModuleInfo>,
+}
+
+/// Module names as a request gives them: known, at least one, at most 64, duplicates dropped;
+/// a 400 naming `modules` otherwise.
+pub fn parse_names(names: &[String]) -> Result<Vec<Module>, ApiError> {
+    if names.is_empty() {
+        return Err(ApiError::invalid_field(
+            "modules",
+            "name at least one module, or leave modules out for the default ones",
+        ));
+    }
+    if names.len() > 64 {
+        return Err(ApiError::invalid_field("modules", "at most 64 modules"));
+    }
+    let mut modules = Vec::with_capacity(names.len());
+    for name in names {
+        let module: Module = name
+            .parse()
+            .map_err(|e: UnknownModule| ApiError::invalid_field("modules", e.to_string()))?;
+        if !modules.contains(&module) {
+            modules.push(module);
+        }
+    }
+    Ok(modules)
+}
+
+/// The modules to sync from now on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetModulesRequest {
+    /// Module names; `null` for the service's default ones.
+    #[schema(example = json!(["sales", "invoices", "sale_lines", "products"]))]
+    pub modules: Option<Vec<String>>,
+}
+
+/// Changes which modules the tenant syncs. Modules added are planned at the tenant's next
+/// idle step and synced from the start of the sync range while the status stays as it is;
+/// modules left out stop syncing (their mirrored records stay until the connection is
+/// deleted).
+#[utoipa::path(put, path = "/odoo/modules", tag = "tenant",
+    request_body = SetModulesRequest,
+    security(("tenant" = [])),
+    responses(
+        (status = 200, description = "The tenant's modules", body = ModulesBody),
+        (status = 400, description = "An unknown module or an empty list", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No saved connection", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ))]
+pub async fn set_modules(
+    State(state): State<AppState>,
+    Tenant(user_id): Tenant,
+    JsonBody(request): JsonBody<SetModulesRequest>,
+) -> Result<Json<ModulesBody>, ApiError> {
+    let names: Option<Vec<String>> = request
+        .modules
+        .as_deref()
+        .map(parse_names)
+        .transpose()?
+        .map(|modules| modules.iter().map(|m| m.as_str().to_string()).collect());
+    state
+        .store
+        .set_connection_modules(&user_id, names.as_deref(), Utc::now())
+        .await
+        .map_err(|e| match e {
+            shared::store::StoreError::UnknownTenant(_) => ApiError::NotFound {
+                code: "no_connection",
+                message: "save a connection first".into(),
+            },
+            other => other.into(),
+        })?;
+    tracing::info!(tenant = %user_id, modules = ?names, "modules changed");
+    modules(State(state), Tenant(user_id)).await
 }
 
 fn origin_name(origin: Origin) -> &'static str {
@@ -117,17 +193,22 @@ pub async fn modules(
         if modules.iter().any(|m| m.name == module.as_str()) {
             continue;
         }
-        let reason = planned.then(|| match module.app() {
-            Some(app) => format!(
-                "not synced: the Odoo app {app:?} is not installed or its model is not readable"
-            ),
-            None => "not synced: the model does not exist or the user may not read it".into(),
+        // Without a per-module record of failed probes, "not synced yet" covers both a module
+        // planned at the tenant's next step and one its server cannot sync.
+        let reason = planned.then(|| {
+            let why = match module.app() {
+                Some(app) => {
+                    format!("its Odoo app {app:?} is not installed or its model not readable")
+                }
+                None => "its model does not exist or is not readable".to_string(),
+            };
+            format!("not synced yet: planned at the tenant's next sync step, unless {why}")
         });
         modules.push(ModuleInfo {
             name: module.as_str().to_string(),
             display_name: module.display_name().to_string(),
             origin: origin_name(module.origin()).to_string(),
-            state: if planned { "unavailable" } else { "pending" }.into(),
+            state: "pending".into(),
             reason,
             model: None,
             fields: Vec::new(),

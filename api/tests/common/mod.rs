@@ -278,6 +278,20 @@ impl TestApp {
         let engine = SyncEngine::new(self.store.clone(), engine_options()).expect("engine");
         let step = engine.prepare(&id, &info, None).await.expect("prepare");
         assert!(matches!(step, Step::Prepared { .. }), "{step:?}");
+        self.run_until_idle(user).await;
+    }
+
+    /// Runs the tenant's steps as a worker would until nothing is runnable (no prepare).
+    pub async fn run_until_idle(&self, user: &str) {
+        let id = tenant(user);
+        let stored = self
+            .store
+            .connection(&id)
+            .await
+            .expect("store")
+            .expect("a saved connection");
+        let info = connection_info(&stored, &self.keyring).expect("the secret opens");
+        let engine = SyncEngine::new(self.store.clone(), engine_options()).expect("engine");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             assert!(Instant::now() < deadline, "the sync did not finish");

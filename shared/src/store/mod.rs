@@ -114,6 +114,18 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Adds modules to a tenant that is already syncing (enabled after its first sync): their
+    /// states (a module already recorded is left as it is) and their initial batches, in one
+    /// atomic, fenced step. The tenant's `sync_status` stays: a `done` tenant stays `done`
+    /// (its dashboard stays open) while the new modules catch up.
+    async fn add_modules(
+        &self,
+        lease: &Lease,
+        modules: &[PlannedModule],
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, StoreError>;
+
     /// Replaces the fields a module reads besides its own (`extra_fields`, what its field
     /// patterns found on the tenant's server). Fenced; a module the tenant does not sync is
     /// left alone.
@@ -357,6 +369,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: &TenantId,
         error: Option<&TenantError>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the modules the tenant asks to sync (`None`: the default ones) in its saved
+    /// connection, without starting over, and forgets when each module last got an
+    /// incremental batch so the scheduler finds the tenant due; the engine then plans the
+    /// modules it does not sync yet. `UnknownTenant` when the tenant has no saved connection.
+    /// Not fenced (an API action).
+    async fn set_connection_modules(
+        &self,
+        user_id: &TenantId,
+        modules: Option<&[String]>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

@@ -375,6 +375,39 @@ impl MongoStore {
         Ok(created)
     }
 
+    async fn add_modules_once(
+        &self,
+        lease: &Lease,
+        added: &[PlannedModule],
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, TxnError> {
+        let mut session = self.begin_fenced(lease, now).await?;
+        let user_id = &lease.user_id;
+        let tenant = self.tenant_in(&mut session, user_id).await?;
+        let mut modules = modules_of(&tenant)?;
+        for planned in added {
+            if !modules.iter().any(|m| m.module == planned.module) {
+                modules.push(kept_module(&[], planned, now));
+            }
+        }
+        self.tenants()
+            .update_one(
+                doc! { "userId": user_id.as_str() },
+                doc! { "$set": { "modules": modules_bson(&modules), "updatedAt": date(now) } },
+            )
+            .session(&mut session)
+            .await?;
+        let first_seq = self
+            .reserve_seqs(&mut session, user_id, batches.len())
+            .await?;
+        let created = self
+            .insert_batches(&mut session, user_id, batches, first_seq, now)
+            .await?;
+        commit(&mut session).await?;
+        Ok(created)
+    }
+
     async fn start_batch_once(
         &self,
         lease: &Lease,
@@ -942,6 +975,17 @@ impl Store for MongoStore {
         .await
     }
 
+    async fn add_modules(
+        &self,
+        lease: &Lease,
+        modules: &[PlannedModule],
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, StoreError> {
+        self.retrying(move || self.add_modules_once(lease, modules, batches, now))
+            .await
+    }
+
     async fn set_module_fields(
         &self,
         lease: &Lease,
@@ -1193,6 +1237,16 @@ impl Store for MongoStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.set_operator_block_impl(user_id, error, now).await
+    }
+
+    async fn set_connection_modules(
+        &self,
+        user_id: &TenantId,
+        modules: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.set_connection_modules_impl(user_id, modules, now)
+            .await
     }
 
     async fn request_verify(

@@ -255,20 +255,9 @@ impl SyncEngine {
             .and_then(|c| c.protocol.as_deref())
             .and_then(|p| p.parse::<Protocol>().ok());
         let client = self.client_for(user_id, info, asked_protocol).await?;
-        let wanted: Vec<Module> = match (only, saved.and_then(|c| c.modules)) {
-            (Some(only), _) => only.to_vec(),
-            (None, Some(names)) => names
-                .iter()
-                .filter_map(|name| match name.parse::<Module>() {
-                    Ok(module) => Some(module),
-                    Err(e) => {
-                        // A module the settings no longer declare: the rest still syncs.
-                        tracing::warn!(tenant = %user_id, "{e}; left out");
-                        None
-                    }
-                })
-                .collect(),
-            (None, None) => self.options.modules.clone(),
+        let wanted: Vec<Module> = match only {
+            Some(only) => only.to_vec(),
+            None => self.wanted_modules(user_id, saved.and_then(|c| c.modules).as_deref()),
         };
         let available = self.available_modules(&client, &wanted).await?;
         let employee_access = if available
@@ -279,6 +268,97 @@ impl SyncEngine {
         } else {
             EmployeeAccess::Full
         };
+        let (planned_modules, batches) = self.plan_modules(&client, available).await?;
+        let prepared = Prepared {
+            odoo_version: client.version().to_string(),
+            protocol: client.protocol().to_string(),
+            modules: planned_modules,
+            employee_access,
+        };
+        let stored = self
+            .store
+            .record_prepare(lease.lease(), &prepared, &batches, Utc::now())
+            .await?;
+        tracing::info!(tenant = %user_id, batches = stored.len(), version = %prepared.odoo_version,
+            protocol = %prepared.protocol, "initial sync planned");
+        Ok(Step::Prepared {
+            batches: stored.len(),
+        })
+    }
+
+    /// The modules a tenant asks for: the names its saved connection lists, else the
+    /// settings' default ones.
+    fn wanted_modules(&self, user_id: &TenantId, names: Option<&[String]>) -> Vec<Module> {
+        let Some(names) = names else {
+            return self.options.modules.clone();
+        };
+        names
+            .iter()
+            .filter_map(|name| match name.parse::<Module>() {
+                Ok(module) => Some(module),
+                Err(e) => {
+                    // A module the settings no longer declare: the rest still syncs.
+                    tracing::warn!(tenant = %user_id, "{e}; left out");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// With nothing left to run: plans the modules the tenant's saved connection asks for but
+    /// it does not sync yet (enabled after its first sync) and adds their initial batches; the
+    /// tenant's status stays as it is. Modules the server cannot sync
+    /// are looked at again only at the next idle step.
+    async fn plan_added_modules(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        info: &ConnectionInfo,
+    ) -> Result<Step, SyncError> {
+        let user_id = &state.user_id;
+        // Only a list the tenant saved: a tenant on the defaults (or prepared for some modules
+        // by `sync --modules`) keeps what its prepare planned.
+        let Some(names) = self
+            .store
+            .connection(user_id)
+            .await?
+            .and_then(|c| c.modules)
+        else {
+            return Ok(Step::Idle);
+        };
+        let missing: Vec<Module> = self
+            .wanted_modules(user_id, Some(&names))
+            .into_iter()
+            .filter(|m| state.module(*m).is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(Step::Idle);
+        }
+        let remembered = state.protocol.as_deref().and_then(|p| p.parse().ok());
+        let client = self.client_for(user_id, info, remembered).await?;
+        let available = self.available_modules(&client, &missing).await?;
+        if available.is_empty() {
+            return Ok(Step::Idle);
+        }
+        let (planned, batches) = self.plan_modules(&client, available).await?;
+        let stored = self
+            .store
+            .add_modules(lease.lease(), &planned, &batches, Utc::now())
+            .await?;
+        tracing::info!(tenant = %user_id, modules = ?planned.iter().map(|p| p.module.as_str()).collect::<Vec<_>>(),
+            batches = stored.len(), "modules added");
+        Ok(Step::Prepared {
+            batches: stored.len(),
+        })
+    }
+
+    /// Plans the initial windows of each available module (with the model it reads): the
+    /// modules as prepare records them, and their batches.
+    async fn plan_modules(
+        &self,
+        client: &OdooClient,
+        available: Vec<(Module, &'static str)>,
+    ) -> Result<(Vec<PlannedModule>, Vec<NewBatch>), OdooError> {
         let now = Utc::now();
         let end = ceil_to_second(now);
         let limits = WindowLimits {
@@ -290,16 +370,16 @@ impl SyncEngine {
         let mut batches = Vec::new();
         let mut planned_modules = Vec::new();
         for (module, model) in available {
-            let extra_fields = resolve_extra_fields(&client, module, model).await?;
+            let extra_fields = resolve_extra_fields(client, module, model).await?;
             let mapping = module.mapping(client.version(), model, &extra_fields);
             let context = context_for(&mapping);
             let start = match self.options.initial_sync_range_days {
-                0 => earliest_write_date(&client, &mapping, context)
+                0 => earliest_write_date(client, &mapping, context)
                     .await?
                     .unwrap_or(end),
                 days => end - TimeDelta::days(i64::from(days)),
             };
-            let windows = WindowSizer::new(&client, &mapping, context, limits)
+            let windows = WindowSizer::new(client, &mapping, context, limits)
                 .plan(start, end)
                 .await?;
             if windows.is_empty() {
@@ -326,21 +406,7 @@ impl SyncEngine {
                 extra_fields,
             });
         }
-        let prepared = Prepared {
-            odoo_version: client.version().to_string(),
-            protocol: client.protocol().to_string(),
-            modules: planned_modules,
-            employee_access,
-        };
-        let stored = self
-            .store
-            .record_prepare(lease.lease(), &prepared, &batches, Utc::now())
-            .await?;
-        tracing::info!(tenant = %user_id, batches = stored.len(), version = %prepared.odoo_version,
-            protocol = %prepared.protocol, "initial sync planned");
-        Ok(Step::Prepared {
-            batches: stored.len(),
-        })
+        Ok((planned_modules, batches))
     }
 
     /// Which of `wanted` this server can sync, with the model each reads: a built-in module
@@ -464,7 +530,7 @@ impl SyncEngine {
             .next_runnable_batches(user_id, now, MAX_GROUP)
             .await?;
         if runnable.is_empty() {
-            return Ok(Step::Idle);
+            return self.plan_added_modules(lease, state, info).await;
         }
         let group_len = self.group_len(&runnable);
         let mut group = Vec::with_capacity(group_len);

@@ -70,6 +70,42 @@ impl MongoStore {
     }
 
     /// See [`crate::store::Store::connection`].
+    pub(super) async fn set_connection_modules_impl(
+        &self,
+        user_id: &TenantId,
+        modules: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut update = doc! {
+            "$set": {
+                "modules.$[].lastIncrementalAt": Bson::Null,
+                "updatedAt": date(now),
+            },
+        };
+        match modules {
+            Some(modules) => {
+                if let Ok(set) = update.get_document_mut("$set") {
+                    set.insert("connection.modules", modules);
+                }
+            }
+            None => {
+                update.insert("$unset", doc! { "connection.modules": "" });
+            }
+        }
+        let updated = self
+            .tenants()
+            .update_one(
+                doc! { "userId": user_id.as_str(), "connection": { "$type": "object" } },
+                update,
+            )
+            .await
+            .map_err(mongo_error)?;
+        if updated.matched_count == 0 {
+            return Err(StoreError::UnknownTenant(user_id.to_string()));
+        }
+        Ok(())
+    }
+
     pub(super) async fn connection_impl(
         &self,
         user_id: &TenantId,

@@ -11,6 +11,7 @@ mod records;
 mod scheduling;
 mod schema;
 
+use crate::store::PlannedModule;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -628,6 +629,30 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_err)
     }
 
+    async fn add_modules(
+        &self,
+        lease: &Lease,
+        added: &[PlannedModule],
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Batch>, StoreError> {
+        let mut tx = self.fenced(lease).await?;
+        let stamp = ts(now);
+        update_modules(&mut tx, &lease.user_id, now, |modules| {
+            for planned in added {
+                if module_mut(modules, planned.module).is_none() {
+                    let mut state = StoredModule::new(planned.module, &planned.model, &stamp);
+                    state.extra_fields = planned.extra_fields.clone();
+                    modules.push(state);
+                }
+            }
+        })
+        .await?;
+        let created = insert_batches(&mut tx, &lease.user_id, batches, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(created)
+    }
+
     async fn set_module_fields(
         &self,
         lease: &Lease,
@@ -1029,6 +1054,42 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.set_operator_block_impl(user_id, error, now).await
+    }
+
+    async fn set_connection_modules(
+        &self,
+        user_id: &TenantId,
+        modules: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let stored: Option<Option<String>> =
+            sqlx::query_scalar("SELECT connection FROM odoosyncstatuses WHERE user_id = ?")
+                .bind(user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let Some(Some(json)) = stored else {
+            return Err(StoreError::UnknownTenant(user_id.to_string()));
+        };
+        let mut connection: StoredConnection = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("tenant {user_id}: connection: {e}")))?;
+        connection.modules = modules.map(<[String]>::to_vec);
+        let json = serde_json::to_string(&connection)
+            .map_err(|e| StoreError::Backend(format!("encoding the connection: {e}")))?;
+        sqlx::query("UPDATE odoosyncstatuses SET connection = ? WHERE user_id = ?")
+            .bind(json)
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        update_modules(&mut tx, user_id, now, |modules| {
+            for state in modules.iter_mut() {
+                state.last_incremental_at = None;
+            }
+        })
+        .await?;
+        tx.commit().await.map_err(db_err)
     }
 
     async fn request_verify(

@@ -9,6 +9,10 @@
 //! puts one in `.tools/`). Environment: BENCH_RECORDS (default 50000), BENCH_ODOO_VERSION
 //! (default 17, XML-RPC; 19 uses JSON-2), BENCH_PAGE_SIZE (default PAGE_SIZE's 1000),
 //! BENCH_POLITE (default 1: also a run at API_CALL_DELAY_MS 1000 into SQLite; 0 skips it).
+//!
+//! Last, the same `sale.order` records are synced twice into fresh SQLite stores: as the
+//! built-in `sales` module and as a module declared in settings with the same fields, to show
+//! that a declared module costs the same calls per record and runs at the same records/s.
 
 // The binary's allocator, so the figures are the shipped program's.
 #[global_allocator]
@@ -23,7 +27,7 @@ use anyhow::{bail, Context as _};
 use chrono::{TimeDelta, Utc};
 use shared::config::Settings;
 use shared::mirror::format_datetime;
-use shared::modules::Module;
+use shared::modules::{DeclaredFields, DeclaredModule, Module};
 use shared::odoo::{
     ClientSettings, ConnectionInfo, Context, Credential, Domain, OdooClient, Op, RetryPolicy,
 };
@@ -104,6 +108,7 @@ fn peak_rss_mb() -> f64 {
 
 fn options(settings: &Settings, call_delay: Duration) -> EngineOptions {
     let mut options = EngineOptions::from_settings(settings);
+    options.modules = settings.modules.clone();
     options.client = ClientSettings {
         call_delay,
         retry: RetryPolicy::default(),
@@ -285,6 +290,35 @@ fn main() -> anyhow::Result<()> {
             lite.records, lite.seconds, lite.records as f64 / lite.seconds, rss_after_sqlite);
         println!("into MongoDB: {} records in {:.2} s = {:.0} records/s; {} calls; peak RSS of this process so far {:.0} MB",
             mongo_run.records, mongo_run.seconds, mongo_run.records as f64 / mongo_run.seconds, mongo_run.calls, rss_after_mongo);
+        // A declared module against the built-in one over the same records and fields.
+        let fields: Vec<String> = Module::sales()
+            .mapping(client.version(), "", &[])
+            .fields
+            .into_iter()
+            .filter(|f| f != "write_date" && f != "create_date")
+            .collect();
+        let declared = Module::declare(
+            DeclaredModule {
+                model: Some("sale.order".into()),
+                fields: Some(DeclaredFields::List(fields)),
+                ..DeclaredModule::default()
+            }
+            .to_spec("orders_declared")?,
+        )?;
+        let one_module = |module: Module| {
+            let mut settings = settings.clone();
+            settings.modules = vec![module];
+            settings
+        };
+        let dir = tempfile::tempdir()?;
+        let store: SharedStore = Arc::new(SqliteStore::open(&dir.path().join("builtin.sqlite3")).await?);
+        let builtin = sync_into(store, &sim, &info, &one_module(Module::sales()), Duration::ZERO).await?;
+        let store: SharedStore = Arc::new(SqliteStore::open(&dir.path().join("declared.sqlite3")).await?);
+        let declared_run = sync_into(store, &sim, &info, &one_module(declared), Duration::ZERO).await?;
+        for (name, run) in [("built-in sales", &builtin), ("declared orders", &declared_run)] {
+            println!("{name:16} into SQLite: {} records, {} calls ({:.4} calls/record), {:.2} s = {:.0} records/s",
+                run.records, run.calls, run.calls as f64 / run.records.max(1) as f64, run.seconds, run.records as f64 / run.seconds);
+        }
         if let Some(run) = polite_run {
             println!("into SQLite at API_CALL_DELAY_MS 1000: {} records in {:.1} s, {} calls (the delay's floor: {} s)",
                 run.records, run.seconds, run.calls, run.calls.saturating_sub(1));

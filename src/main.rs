@@ -37,13 +37,20 @@ enum Command {
     Standalone(cmd::standalone::StandaloneArgs),
     /// Sync one tenant in the foreground: initial sync, then incremental passes.
     Sync(cmd::sync::SyncArgs),
+    /// Look at an Odoo before syncing: version, protocols, login, apps, modules, models, fields.
+    Inspect(cmd::inspect::InspectArgs),
+    /// Write a tenant's mirror of one module out of a store as CSV or JSON lines.
+    Export(cmd::export::ExportArgs),
     /// Operator actions on tenants: list, show, retry, resync, pause, resume, token.
     Admin(cmd::admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let foreground = matches!(cli.command, Command::Demo(_) | Command::Sync(_));
+    let foreground = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Sync(_) | Command::Inspect(_) | Command::Export(_)
+    );
     cmd::init_tracing(foreground);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -61,6 +68,8 @@ fn main() -> ExitCode {
             Command::Scheduler(args) => cmd::scheduler::run(args).await,
             Command::Standalone(args) => cmd::standalone::run(args).await,
             Command::Sync(args) => cmd::sync::run(args).await,
+            Command::Inspect(args) => cmd::inspect::run(args).await,
+            Command::Export(args) => cmd::export::run(args).await,
             Command::Admin(args) => cmd::admin::run(args).await,
         }
     });

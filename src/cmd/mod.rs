@@ -3,6 +3,9 @@
 pub mod admin;
 pub mod api;
 pub mod demo;
+pub mod export;
+pub mod inspect;
+pub mod odoo_args;
 pub mod queue;
 pub mod scheduler;
 pub mod session;

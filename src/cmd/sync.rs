@@ -11,35 +11,21 @@ use clap::Args;
 use shared::config::Settings;
 use shared::modules::Module;
 use shared::odoo::{
-    http_client, ConnectionInfo, Credential, OdooClient, ProtocolChoice, ProtocolReason,
-    ServerVersion,
+    http_client, ConnectionInfo, OdooClient, ProtocolChoice, ProtocolReason, ServerVersion,
 };
 use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{BatchKind, SharedStore, SyncStatus, TenantId, TenantState};
 use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 
+use super::odoo_args::OdooArgs;
 use super::session::{run_until_idle, SessionReport};
 use super::summary::print_summary;
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("secret").required(true).args(["password", "api_key"])))]
 pub struct SyncArgs {
-    /// The Odoo server's URL, e.g. https://acme.odoo.com
-    #[arg(long)]
-    url: String,
-    /// The Odoo database.
-    #[arg(long)]
-    db: String,
-    /// The Odoo user's login.
-    #[arg(long)]
-    login: String,
-    /// The user's password (or set ODOO_PASSWORD, which keeps it out of shell history).
-    #[arg(long, env = "ODOO_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
-    /// An API key of the user (Odoo 14+; or set ODOO_API_KEY).
-    #[arg(long, env = "ODOO_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    #[command(flatten)]
+    odoo: OdooArgs,
     /// The tenant (userId) the records are stored under.
     #[arg(long, default_value = "cli")]
     tenant: String,
@@ -90,20 +76,16 @@ pub async fn open_store(spec: Option<&str>, settings: &Settings) -> anyhow::Resu
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
-    let credential = match (&args.password, &args.api_key) {
-        (_, Some(key)) => Credential::api_key(key)?,
-        (Some(password), None) => Credential::password(password)?,
-        (None, None) => bail!("give --password or --api-key"),
-    };
-    let info = ConnectionInfo::parse(&args.url, &args.db, &args.login, credential)?;
     let tenant = TenantId::parse(&args.tenant)?;
-    let store = open_store(args.store.as_deref(), &settings).await?;
     let options = EngineOptions::from_settings(&settings);
+    let info = args.odoo.connection(&options.client).await?;
+    let store = open_store(args.store.as_deref(), &settings).await?;
     let call_delay = options.client.call_delay;
     let engine = SyncEngine::new(store.clone(), options)?;
 
     let state = store.ensure_tenant(&tenant).await?;
-    match remembered_choice(&state) {
+    // A protocol asked for wins over the remembered one (the client does the same).
+    match remembered_choice(&state).filter(|_| info.forced_protocol().is_none()) {
         Some(choice) => eprintln!("Protocol: {choice}"),
         None => {
             // The engine detects again when it plans; this probe only says what it will find.

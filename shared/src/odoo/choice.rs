@@ -33,6 +33,8 @@ pub enum ProtocolReason {
     },
     /// The protocol an earlier connection of this tenant found (not probed again).
     Remembered,
+    /// The protocol the user asked for (not detected).
+    Forced,
 }
 
 /// The protocol, the server's version and why.
@@ -73,6 +75,7 @@ impl ProtocolChoice {
             ProtocolReason::Remembered => {
                 format!("Odoo {version}; the protocol this tenant's earlier syncs found")
             }
+            ProtocolReason::Forced => format!("Odoo {version}; asked for, not detected"),
         }
     }
 }
@@ -127,5 +130,9 @@ mod tests {
             }
         )
         .starts_with("jsonrpc (Odoo 16.0 has no JSON-2"));
+        assert_eq!(
+            choice(Protocol::XmlRpc, 19, ProtocolReason::Forced),
+            "xmlrpc (Odoo 19.0; asked for, not detected)"
+        );
     }
 }

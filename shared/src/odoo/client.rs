@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use serde_json::{json, Map, Value};
 
 use super::choice::{NoJson2, ProtocolChoice, ProtocolReason};
-use super::connection::ConnectionInfo;
+use super::connection::{ConnectionInfo, Credential, DatabaseName, Login, OdooUrl};
 use super::domain::{Context, Domain, Op};
 use super::pacer::Pacer;
 use super::paging::{page_too_big, PageAnswer, PageSizer};
@@ -141,6 +141,20 @@ pub struct AppProbe<'a> {
     pub models: &'a [&'a str],
 }
 
+/// Why [`OdooClient::login_of_api_key`] found no user.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyOwnerError {
+    /// A password was given: only an API key names its user.
+    #[error("only an API key names its user; with a password the login is needed")]
+    NotAnApiKey,
+    /// The server has no JSON-2, the one protocol that authenticates by the key alone.
+    #[error("the server does not offer JSON-2 ({0})")]
+    NoJson2(String),
+    /// Odoo refused the key, or a call failed.
+    #[error(transparent)]
+    Odoo(#[from] OdooError),
+}
+
 /// A connected, authenticated client for one tenant's Odoo.
 pub struct OdooClient {
     wire: Wire,
@@ -198,19 +212,104 @@ impl OdooClient {
     }
 
     /// Which protocol [`OdooClient::connect_with`] would choose for this connection and
-    /// why, without logging in (one or two unauthenticated version calls).
+    /// why, without logging in (one or two unauthenticated version calls; one over the
+    /// protocol the connection [asks for](ConnectionInfo::with_protocol)).
     pub async fn detect(
         http: reqwest::Client,
         info: ConnectionInfo,
         settings: &ClientSettings,
     ) -> Result<ProtocolChoice, OdooError> {
-        Self::unconnected(http, info, settings)
-            .detect_protocol()
-            .await
+        let client = Self::unconnected(http, info, settings);
+        match client.info.forced_protocol() {
+            Some(protocol) => client.asked_for(protocol, ProtocolReason::Forced).await,
+            None => client.detect_protocol().await,
+        }
     }
 
-    /// Detects the protocol (or uses the one `remembered` for this tenant), reads the
-    /// version and authenticates. Authentication failures are returned at once, never
+    /// Who an API key belongs to, for callers given a key but no login: JSON-2
+    /// authenticates by the key alone, so `res.users.context_get` over JSON-2 names the
+    /// user's id and a `read` of that user its login (which XML-RPC and JSON-RPC, and the
+    /// messages about this connection, need). Three calls, spaced by the politeness gap,
+    /// none retried: a refused key is [`OdooError::AuthenticationFailed`] after one try.
+    /// A server without JSON-2 (before 19, or `/web/version` not answering) is
+    /// [`KeyOwnerError::NoJson2`]: there the login must be given.
+    pub async fn login_of_api_key(
+        http: reqwest::Client,
+        url: &OdooUrl,
+        db: &DatabaseName,
+        credential: &Credential,
+        settings: &ClientSettings,
+    ) -> Result<(i64, Login), KeyOwnerError> {
+        if !credential.is_api_key() {
+            return Err(KeyOwnerError::NotAnApiKey);
+        }
+        let wire = Wire::new(
+            http,
+            url.clone(),
+            settings.limits,
+            Redactor::new(credential.expose()),
+        );
+        let pacer = Pacer::new(settings.call_delay);
+        let version = {
+            let _turn = pacer.turn().await;
+            match wire.web_version().await {
+                Ok(answer) => ServerVersion::from_answer(&answer)?,
+                Err(OdooError::ApiUnavailable { detail, .. }) => {
+                    return Err(KeyOwnerError::NoJson2(detail))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if !version.has_json2() {
+            return Err(KeyOwnerError::NoJson2(format!(
+                "Odoo {version} has no JSON-2 (it comes with 19)"
+            )));
+        }
+        let target = CallTarget {
+            db: db.as_str(),
+            model: Some("res.users"),
+        };
+        let key = credential.expose();
+        let context = {
+            let _turn = pacer.turn().await;
+            wire.json2("res.users", "context_get", &json!({}), key, target)
+                .await
+                .map_err(|e| match e {
+                    OdooError::AuthenticationFailed { .. } => OdooError::AuthenticationFailed {
+                        reason: format!("the API key was refused on database {:?}", db.as_str()),
+                    },
+                    other => other,
+                })?
+        };
+        let uid = context
+            .get("uid")
+            .and_then(Value::as_i64)
+            .filter(|uid| *uid > 0)
+            .ok_or_else(|| {
+                wire.redactor().error(OdooError::Protocol(format!(
+                    "context_get answered {context} without a user id"
+                )))
+            })?;
+        let answer = {
+            let _turn = pacer.turn().await;
+            let body = json!({"ids": [uid], "fields": ["login"]});
+            wire.json2("res.users", "read", &body, key, target).await?
+        };
+        let login = answer
+            .get(0)
+            .and_then(|user| user.get("login"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                wire.redactor().error(OdooError::Protocol(format!(
+                    "reading user {uid} answered {answer} without a login"
+                )))
+            })?;
+        Ok((uid, Login::parse(login)?))
+    }
+
+    /// Detects the protocol (or uses the one the connection [asks
+    /// for](ConnectionInfo::with_protocol), else the one `remembered` for this tenant), reads
+    /// the version and authenticates. Authentication failures are returned at once, never
     /// retried: Odoo blocks an address after repeated failed logins.
     pub async fn connect_with(
         http: reqwest::Client,
@@ -218,20 +317,22 @@ impl OdooClient {
         settings: &ClientSettings,
         remembered: Option<Protocol>,
     ) -> Result<Self, OdooError> {
-        // Detection never picks JSON-2 for a password; a remembered JSON-2 with one is a bad
-        // setting, refused before any call.
-        if remembered == Some(Protocol::Json2) && !info.credential.is_api_key() {
+        // The user's explicit choice wins over what an earlier sync found.
+        let wanted = match (info.forced_protocol(), remembered) {
+            (Some(protocol), _) => Some((protocol, ProtocolReason::Forced)),
+            (None, Some(protocol)) => Some((protocol, ProtocolReason::Remembered)),
+            (None, None) => None,
+        };
+        // Detection never picks JSON-2 for a password; an asked-for or remembered JSON-2
+        // with one is a bad setting, refused before any call.
+        if matches!(wanted, Some((Protocol::Json2, _))) && !info.credential.is_api_key() {
             return Err(OdooError::InvalidSetting(
                 "JSON-2 needs an API key, not a password".into(),
             ));
         }
         let mut client = Self::unconnected(http, info, settings);
-        let choice = match remembered {
-            Some(protocol) => ProtocolChoice {
-                protocol,
-                version: client.version_over(protocol).await?,
-                reason: ProtocolReason::Remembered,
-            },
+        let choice = match wanted {
+            Some((protocol, reason)) => client.asked_for(protocol, reason).await?,
             None => client.detect_protocol().await?,
         };
         let protocol = choice.protocol;
@@ -333,6 +434,27 @@ impl OdooClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `protocol` without detection: its version call must answer, and JSON-2 must be
+    /// there (a server before 19 may answer `/web/version` but has no `/json/2`).
+    async fn asked_for(
+        &self,
+        protocol: Protocol,
+        reason: ProtocolReason,
+    ) -> Result<ProtocolChoice, OdooError> {
+        let version = self.version_over(protocol).await?;
+        if protocol == Protocol::Json2 && !version.has_json2() {
+            return Err(OdooError::ApiUnavailable {
+                protocol: protocol.to_string(),
+                detail: format!("Odoo {version} has no JSON-2 (it comes with 19)"),
+            });
+        }
+        Ok(ProtocolChoice {
+            protocol,
+            version,
+            reason,
+        })
     }
 
     /// The server's version over one protocol.

@@ -7,6 +7,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use super::transport::Protocol;
 use super::OdooError;
 
 /// The base URL of an Odoo server: http or https, with a host, no credentials, query or
@@ -210,6 +211,9 @@ pub struct ConnectionInfo {
     pub db: DatabaseName,
     pub login: Login,
     pub credential: Credential,
+    /// A protocol the user asked for (`--protocol`): used instead of detection and of the
+    /// protocol a tenant's earlier syncs found. `None`: detect (or go on with that one).
+    protocol: Option<Protocol>,
 }
 
 impl ConnectionInfo {
@@ -224,7 +228,20 @@ impl ConnectionInfo {
         self.login.as_str().hash(&mut hasher);
         self.credential.is_api_key().hash(&mut hasher);
         self.credential.expose().hash(&mut hasher);
+        self.protocol.hash(&mut hasher);
         hasher.finish()
+    }
+
+    /// The same connection, always over `protocol` (`None`: detected). JSON-2 with a
+    /// password is refused when the client connects, before any call.
+    pub fn with_protocol(mut self, protocol: Option<Protocol>) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The protocol asked for with [`ConnectionInfo::with_protocol`], if any.
+    pub fn forced_protocol(&self) -> Option<Protocol> {
+        self.protocol
     }
 
     /// Parses the four parts, naming the first one that is invalid.
@@ -239,6 +256,7 @@ impl ConnectionInfo {
             db: DatabaseName::parse(db)?,
             login: Login::parse(login)?,
             credential,
+            protocol: None,
         })
     }
 }

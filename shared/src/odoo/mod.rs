@@ -9,6 +9,7 @@ mod domain;
 mod error;
 mod pacer;
 mod paging;
+mod probe;
 mod redact;
 mod transport;
 mod version;
@@ -16,14 +17,15 @@ pub mod xmlrpc;
 
 pub use choice::{NoJson2, ProtocolChoice, ProtocolReason};
 pub use client::{
-    http_client, AppProbe, ClientSettings, Granularity, OdooClient, PeriodCount, Record,
-    RetryPolicy, SearchOptions,
+    http_client, AppProbe, ClientSettings, Granularity, KeyOwnerError, OdooClient, PeriodCount,
+    Record, RetryPolicy, SearchOptions,
 };
 pub use connection::{ConnectionInfo, Credential, DatabaseName, Login, OdooUrl};
 pub use domain::{Context, Domain, Op};
 pub use error::{ErrorClass, OdooError, TransientKind};
 pub use pacer::Pacer;
 pub use paging::{page_too_big, PageAnswer, PageSizer, MIN_PAGE};
+pub use probe::{probe_protocols, ProbeOutcome, ProtocolProbe};
 pub use redact::{Redactor, REDACTED};
 pub use transport::Protocol;
 pub use version::ServerVersion;

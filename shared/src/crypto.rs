@@ -252,8 +252,18 @@ pub fn connection_info(
         }
     }
     .map_err(|e| CryptoError::InvalidConnection(e.to_string()))?;
-    ConnectionInfo::parse(&stored.url, &stored.db, &stored.username, credential)
-        .map_err(|e| CryptoError::InvalidConnection(e.to_string()))
+    // The protocol the tenant asked for travels with the connection (`None`: detected).
+    let protocol = stored
+        .protocol
+        .as_deref()
+        .map(str::parse::<crate::odoo::Protocol>)
+        .transpose()
+        .map_err(|e| CryptoError::InvalidConnection(e.to_string()))?;
+    Ok(
+        ConnectionInfo::parse(&stored.url, &stored.db, &stored.username, credential)
+            .map_err(|e| CryptoError::InvalidConnection(e.to_string()))?
+            .with_protocol(protocol),
+    )
 }
 
 #[cfg(test)]

@@ -334,7 +334,7 @@ impl SyncEngine {
         if missing.is_empty() {
             return Ok(Step::Idle);
         }
-        let remembered = state.protocol.as_deref().and_then(|p| p.parse().ok());
+        let remembered = remembered_protocol(state, info);
         let client = self.client_for(user_id, info, remembered).await?;
         let available = self.available_modules(&client, &missing).await?;
         if available.is_empty() {
@@ -546,7 +546,7 @@ impl SyncEngine {
             );
         }
         group.extend(runnable);
-        let remembered = state.protocol.as_deref().and_then(|p| p.parse().ok());
+        let remembered = remembered_protocol(state, info);
         let outcome = match self.client_for(user_id, info, remembered).await {
             Ok(client) => self.run_group(lease, state, &client, &group).await,
             Err(e) => Err(FetchError::Odoo(e)),
@@ -1146,4 +1146,77 @@ async fn resolve_extra_fields(
         .collect();
     found.sort();
     Ok(found)
+}
+
+/// The protocol the tenant's last prepare chose, unless the credential changed kind since:
+/// JSON-2 takes an API key only, and a key on Odoo 19+ goes over JSON-2 (XML-RPC and
+/// JSON-RPC go away in 20), so a password turned key, or a key turned password, is detected
+/// again instead of kept.
+fn remembered_protocol(state: &TenantState, info: &ConnectionInfo) -> Option<Protocol> {
+    let protocol: Protocol = state.protocol.as_deref()?.parse().ok()?;
+    let key = info.credential.is_api_key();
+    let json2_server = state
+        .odoo_version
+        .as_deref()
+        .and_then(|v| crate::odoo::ServerVersion::parse(v).ok())
+        .is_some_and(|v| v.major >= 19);
+    match protocol {
+        Protocol::Json2 if !key => None,
+        Protocol::XmlRpc | Protocol::JsonRpc if key && json2_server => None,
+        other => Some(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::odoo::Credential;
+    use crate::store::TenantId;
+
+    fn state(version: &str, protocol: &str) -> TenantState {
+        TenantState {
+            user_id: TenantId::parse("t").expect("id"),
+            sync_status: SyncStatus::Done,
+            blocked: None,
+            odoo_version: Some(version.into()),
+            protocol: Some(protocol.into()),
+            employee_access: None,
+            modules: Vec::new(),
+            lease: None,
+            fence: 0,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn info(credential: Credential) -> ConnectionInfo {
+        ConnectionInfo::parse("https://acme.odoo.com", "acme", "admin", credential).expect("valid")
+    }
+
+    #[test]
+    fn a_credential_of_another_kind_detects_the_protocol_again() {
+        let key = || info(Credential::api_key("a-key-of-the-user").expect("key"));
+        let password = || info(Credential::password("secret").expect("password"));
+        // Password turned key on 19: JSON-2 is found again instead of keeping XML-RPC.
+        assert_eq!(remembered_protocol(&state("19.0", "xmlrpc"), &key()), None);
+        // Key turned password: JSON-2 cannot take it.
+        assert_eq!(
+            remembered_protocol(&state("19.0", "json2"), &password()),
+            None
+        );
+        // Same kind: kept (no detection calls).
+        assert_eq!(
+            remembered_protocol(&state("19.0", "xmlrpc"), &password()),
+            Some(Protocol::XmlRpc)
+        );
+        assert_eq!(
+            remembered_protocol(&state("19.0", "json2"), &key()),
+            Some(Protocol::Json2)
+        );
+        // Before 19 a key goes over XML-RPC too.
+        assert_eq!(
+            remembered_protocol(&state("17.0", "xmlrpc"), &key()),
+            Some(Protocol::XmlRpc)
+        );
+    }
 }

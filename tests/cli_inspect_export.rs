@@ -109,11 +109,23 @@ fn expected_counts(db: &Db, version: u32) -> Vec<(&'static str, u64)> {
             m.get(kind).and_then(Value::as_str) != Some("entry")
         })
         .count();
+    // Product lines only: sections and notes are not order lines a dashboard counts.
+    let sale_lines = db
+        .snapshot("sale.order.line")
+        .expect("lines")
+        .iter()
+        .filter(|l| l.get("display_type") == Some(&Value::Bool(false)))
+        .count();
     vec![
         ("sales", db.count("sale.order").expect("count") as u64),
         ("invoices", invoices as u64),
         ("contacts", db.count("res.partner").expect("count") as u64),
         ("employees", db.count("hr.employee").expect("count") as u64),
+        ("sale_lines", sale_lines as u64),
+        (
+            "products",
+            db.count("product.product").expect("count") as u64,
+        ),
     ]
 }
 
@@ -187,11 +199,8 @@ async fn inspect_reports_version_protocols_login_and_modules() {
             );
             assert_eq!(row.last(), Some(&count.to_string()), "{module}: {row:?}");
         }
-        // The simulator has no order lines yet: the module's model is reported missing.
         let lines = module_row(out, "sale_lines");
         assert_eq!(lines[1], "sale.order.line");
-        assert_eq!(lines[3], "not installed / missing", "{lines:?}");
-        assert_eq!(lines[4], "-");
 
         // The same as one JSON document, over JSON-2 on 19 (an API key, no login needed).
         let (login, secret) = if version >= 19 {
@@ -250,8 +259,13 @@ async fn inspect_reports_version_protocols_login_and_modules() {
             assert_eq!(m["records"], json!(count), "{m}");
         }
         assert_eq!(module("invoices")["model"], "account.move");
-        assert_eq!(module("sale_lines")["access"], "missing");
-        assert!(module("sale_lines").get("records").is_none());
+        let lines_model = if version >= 13 {
+            "account.move.line"
+        } else {
+            "account.invoice.line"
+        };
+        assert_eq!(module("invoice_lines")["model"], lines_model);
+        assert_eq!(module("invoice_lines")["access"], "readable");
         let apps: Vec<&Value> = report["apps"].as_array().expect("apps").iter().collect();
         assert!(
             apps.contains(&&json!({"app": "hr", "installed": true})),
@@ -339,8 +353,9 @@ async fn inspect_lists_models_and_fields() {
         for model in ["res.partner", "sale.order", "account.move", "hr.employee"] {
             assert!(models.contains(&model), "{model} not listed:\n{}", run.out);
         }
-        // Models the server does not have are not listed.
-        assert!(!models.contains(&"sale.order.line"), "{}", run.out);
+        // Read from ir.model: the optional modules' models too, and nothing the server lacks.
+        assert!(models.contains(&"sale.order.line"), "{}", run.out);
+        assert!(!models.contains(&"project.project"), "{}", run.out);
         let mut sorted = models.clone();
         sorted.sort();
         assert_eq!(models, sorted);
@@ -774,5 +789,32 @@ async fn sync_takes_a_protocol_and_an_api_key_without_login() {
         .expect("state")
         .expect("tenant");
     assert_eq!(state.protocol.as_deref(), Some("jsonrpc"));
+    server.shutdown().await.expect("shutdown");
+}
+
+/// A database without the HR app: the employees module's model is reported missing and its
+/// app not installed, and the report still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_reports_a_module_whose_app_is_missing() {
+    let sim = Simulator::new();
+    let mut spec = DatabaseSpec::new("acme", 17);
+    let mut admin = UserSpec::admin().with_api_key(API_KEY);
+    admin.password = PASSWORD.into();
+    spec.users = vec![admin];
+    spec.apps = vec![sim::App::Contacts, sim::App::Sale, sim::App::Account];
+    spec.data.records = 50;
+    sim.add_database(spec).expect("database");
+    let server = sim.serve("127.0.0.1:0").await.expect("serve");
+    let run = inspect(&server.url(), true, &["--json"], password()).await;
+    assert!(run.ok, "{}", run.err);
+    let report = run.json();
+    let employees = report["modules"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .find(|m| m["module"] == "employees")
+        .expect("employees listed");
+    assert_eq!(employees["appInstalled"], false, "{employees}");
+    assert_eq!(employees["access"], "missing", "{employees}");
     server.shutdown().await.expect("shutdown");
 }

@@ -1696,6 +1696,7 @@ fn modules_of(tenant: &Document) -> Result<Vec<ModuleState>, StoreError> {
     };
     items
         .iter()
+        .filter(|item| known_module(item))
         .map(|item| {
             let Bson::Document(d) = item else {
                 return Err(corrupt(format!("tenant module entry: {item:?}")));
@@ -1714,6 +1715,26 @@ fn modules_of(tenant: &Document) -> Result<Vec<ModuleState>, StoreError> {
             })
         })
         .collect()
+}
+
+/// Whether a module entry names a module this process knows. One declared in another
+/// process's settings (an `export` or `admin` run without `--config`) is left out of what this
+/// process reads rather than making the whole tenant unreadable.
+fn known_module(item: &Bson) -> bool {
+    let name = match item {
+        Bson::Document(d) => d.get_str("module").ok(),
+        _ => None,
+    };
+    match name {
+        Some(name) if Module::named(name).is_none() => {
+            tracing::warn!(
+                module = name,
+                "a tenant syncs a module these settings do not declare; left out"
+            );
+            false
+        }
+        _ => true,
+    }
 }
 
 fn lease_from_doc(user_id: &TenantId, tenant: &Document) -> Result<Lease, StoreError> {

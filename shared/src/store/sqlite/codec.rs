@@ -238,6 +238,15 @@ pub(super) fn tenant_from_row(row: &SqliteRow) -> Result<TenantState, StoreError
             .transpose()?,
         modules: parse_modules(&modules)?
             .iter()
+            // A module declared in another process's settings (an `export` or `admin` run
+            // without `--config`) is left out of what this process reads.
+            .filter(|m| {
+                let known = Module::named(&m.module).is_some();
+                if !known {
+                    tracing::warn!(module = %m.module, "a tenant syncs a module these settings do not declare; left out");
+                }
+                known
+            })
             .map(StoredModule::to_state)
             .collect::<Result<_, _>>()?,
         lease,

@@ -74,6 +74,9 @@ macro_rules! store_suite {
             delete_tenant_removes_everything,
             recreated_tenant_refuses_old_lease,
             add_batches_stamps_module_times,
+            add_modules_keeps_the_status_and_is_fenced,
+            module_fields_are_kept_and_fenced,
+            connection_modules_change_without_a_fresh_sync,
             raw_values_round_trip,
             document_has_camel_case_fields_and_rfc3339_dates,
             large_batch_in_one_write,
@@ -1833,6 +1836,188 @@ pub async fn add_batches_stamps_module_times(store: SharedStore) -> CaseResult {
     assert_eq!(contacts.last_incremental_at, None);
     assert_eq!(store.batches(&id).await?.len(), 4);
     assert!(store.add_batches(&lease, &[], ts(400)).await?.is_empty());
+    Ok(())
+}
+
+/// Modules enabled after the first sync: added with their initial batches while a `done`
+/// tenant stays `done`; a module already recorded is left as it was; a lost lease adds nothing.
+pub async fn add_modules_keeps_the_status_and_is_fenced(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    store
+        .record_prepare(&lease, &prepared(&[Module::sales()]), &[], ts(10))
+        .await?;
+    assert_eq!(
+        store.tenant(&id).await?.expect("tenant").sync_status,
+        SyncStatus::Done
+    );
+    let lines = PlannedModule {
+        module: Module::sale_lines(),
+        model: "sale.order.line".into(),
+        extra_fields: vec!["x_studio_note".into()],
+    };
+    let again = PlannedModule {
+        module: Module::sales(),
+        model: "other.model".into(),
+        extra_fields: Vec::new(),
+    };
+    let added = store
+        .add_modules(
+            &lease,
+            &[lines.clone(), again],
+            &[new_batch(Module::sale_lines(), BatchKind::Initial, 0, 1)],
+            ts(20),
+        )
+        .await?;
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].module, Module::sale_lines());
+    let state = store.tenant(&id).await?.expect("tenant");
+    assert_eq!(state.sync_status, SyncStatus::Done, "the status stays");
+    let names: Vec<Module> = state.modules.iter().map(|m| m.module).collect();
+    assert_eq!(names, [Module::sales(), Module::sale_lines()]);
+    assert_eq!(
+        state.module(Module::sales()).expect("sales").model,
+        "sale.order"
+    );
+    let added_state = state.module(Module::sale_lines()).expect("lines");
+    assert_eq!(added_state.extra_fields, ["x_studio_note"]);
+    assert_eq!(
+        added_state.last_verify_at,
+        Some(ts(20)),
+        "its initial sync counts as its first verify"
+    );
+
+    let newer = store.acquire_lease(&id, "worker-b", SHORT).await?;
+    assert!(newer.is_none(), "the first lease is still live");
+    store.release_lease(&lease).await?;
+    let _taken = store
+        .acquire_lease(&id, "worker-b", SHORT)
+        .await?
+        .expect("free");
+    let products = PlannedModule {
+        module: Module::products(),
+        model: "product.product".into(),
+        extra_fields: Vec::new(),
+    };
+    let refused = store
+        .add_modules(
+            &lease,
+            &[products],
+            &[new_batch(Module::products(), BatchKind::Initial, 0, 1)],
+            ts(30),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    let state = store.tenant(&id).await?.expect("tenant");
+    assert!(state.module(Module::products()).is_none());
+    assert_eq!(store.batches(&id).await?.len(), 1);
+    Ok(())
+}
+
+/// The fields a module's patterns found are replaced as a whole, under the lease.
+pub async fn module_fields_are_kept_and_fenced(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
+    let found = vec!["x_studio_region".to_string(), "x_studio_tier".to_string()];
+    store
+        .set_module_fields(&lease, Module::sales(), &found, ts(20))
+        .await?;
+    // A module the tenant does not sync is left alone.
+    store
+        .set_module_fields(&lease, Module::products(), &found, ts(20))
+        .await?;
+    let state = store.tenant(&id).await?.expect("tenant");
+    assert_eq!(
+        state.module(Module::sales()).expect("sales").extra_fields,
+        found
+    );
+    assert!(state
+        .module(Module::contacts())
+        .expect("contacts")
+        .extra_fields
+        .is_empty());
+    assert!(state.module(Module::products()).is_none());
+    store.release_lease(&lease).await?;
+    let _taken = store
+        .acquire_lease(&id, "worker-b", SHORT)
+        .await?
+        .expect("free");
+    let refused = store
+        .set_module_fields(&lease, Module::sales(), &[], ts(30))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .tenant(&id)
+            .await?
+            .expect("tenant")
+            .module(Module::sales())
+            .expect("sales")
+            .extra_fields,
+        found
+    );
+    Ok(())
+}
+
+/// The modules a tenant asks for change in its saved connection without starting over, and
+/// every module becomes due for an incremental batch.
+pub async fn connection_modules_change_without_a_fresh_sync(store: SharedStore) -> CaseResult {
+    let id = tenant_id("tenant-1");
+    let missing = store
+        .set_connection_modules(&id, Some(&["sales".to_string()]), ts(5))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::UnknownTenant(_))),
+        "{missing:?}"
+    );
+    store
+        .save_connection(&id, &connection("https://a.example", "password", 1), ts(1))
+        .await?;
+    let lease = store
+        .acquire_lease(&id, "worker-a", LONG)
+        .await?
+        .expect("free");
+    prepare(&store, &lease, &[Module::sales()]).await?;
+    store
+        .add_batches(
+            &lease,
+            &[new_batch(Module::sales(), BatchKind::Incremental, 5, 6)],
+            ts(20),
+        )
+        .await?;
+    let fence = store.tenant(&id).await?.expect("tenant").fence;
+    let wanted = vec!["sales".to_string(), "products".to_string()];
+    store
+        .set_connection_modules(&id, Some(&wanted), ts(30))
+        .await?;
+    let saved = store.connection(&id).await?.expect("connection");
+    assert_eq!(saved.modules, Some(wanted));
+    assert_eq!(
+        saved.url, "https://a.example",
+        "the rest of the connection stays"
+    );
+    let state = store.tenant(&id).await?.expect("tenant");
+    assert_eq!(state.fence, fence, "no fresh sync: the lease still holds");
+    assert_eq!(state.sync_status, SyncStatus::InProgress);
+    assert_eq!(
+        state
+            .module(Module::sales())
+            .expect("sales")
+            .last_incremental_at,
+        None,
+        "due for an incremental batch"
+    );
+    assert_eq!(store.batches(&id).await?.len(), 2, "batches stay");
+    store.set_connection_modules(&id, None, ts(40)).await?;
+    assert_eq!(
+        store.connection(&id).await?.expect("connection").modules,
+        None
+    );
     Ok(())
 }
 

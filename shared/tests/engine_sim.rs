@@ -1046,8 +1046,52 @@ async fn a_tenant_enables_modules_later(store: (SharedStore, Backing)) {
     assert!(matches!(step, Step::Idle), "{step:?}");
 }
 
+/// One tenant's Odoo never answers its login: the other tenants of the same engine sync as if
+/// it were not there (connecting holds up only that tenant, never the engine's other clients).
+async fn a_hanging_odoo_holds_up_only_its_own_tenant(store: (SharedStore, Backing)) {
+    let mut options = options();
+    // Longer than the test can take: the hanging login must still be waiting when the other
+    // tenant is done, however loaded the machine.
+    options.client.request_timeout = Duration::from_secs(3600);
+    let w = world(spec(17, 200), store, options).await;
+    let mut slow = spec(17, 50);
+    slow.name = "slow".into();
+    let slow_db = w._sim.add_database(slow).expect("database");
+    slow_db.add_fault(FaultRule::new(
+        FaultKind::Hang(Duration::from_secs(7200)),
+        Trigger::Always,
+    ));
+    let slow_info = ConnectionInfo::parse(
+        &w.server.url(),
+        "slow",
+        "admin",
+        Credential::api_key(KEY).expect("key"),
+    )
+    .expect("info");
+    let slow_tenant = TenantId::parse("tenant-slow").expect("id");
+    let hanging = w.engine.prepare(&slow_tenant, &slow_info, None);
+    tokio::pin!(hanging);
+    let others = async {
+        initial_sync(&w).await;
+        assert_done(&w).await;
+        assert_mirror_matches(&w, &Module::defaults()).await;
+    };
+    // The bound only turns a regression (the others queued behind the hanging login) into a
+    // failure instead of an hour-long wait; the others need seconds.
+    let others = tokio::time::timeout(Duration::from_secs(600), others);
+    tokio::select! {
+        step = &mut hanging => panic!("the hanging Odoo answered first: {step:?}"),
+        done = others => done.expect("the other tenants were held up by the hanging one"),
+    }
+}
+
 mod sqlite {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_odoo_holds_up_only_its_own_tenant() {
+        super::a_hanging_odoo_holds_up_only_its_own_tenant(sqlite_store().await).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tenant_enables_modules_later() {
@@ -1108,6 +1152,11 @@ mod sqlite {
 
 mod mongo {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_odoo_holds_up_only_its_own_tenant() {
+        super::a_hanging_odoo_holds_up_only_its_own_tenant(mongo_store().await).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tenant_enables_modules_later() {

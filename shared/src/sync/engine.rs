@@ -126,7 +126,13 @@ pub enum SyncError {
 /// about 140 daily windows).
 const MAX_GROUP: usize = 256;
 
-type ClientCache = HashMap<TenantId, (u64, Arc<OdooClient>)>;
+/// One tenant's connected client (with the fingerprint of the connection it was made for),
+/// behind its own lock: only steps of that tenant wait while it connects.
+type ClientCell = Arc<Mutex<Option<(u64, Arc<OdooClient>)>>>;
+
+/// Connects to Odoo servers made at once, at most: a restarted worker reaching hundreds of
+/// tenants opens a bounded number of logins, not one per tenant at the same instant.
+const MAX_CONCURRENT_CONNECTS: usize = 16;
 
 /// Runs sync steps for any number of tenants.
 pub struct SyncEngine {
@@ -135,8 +141,10 @@ pub struct SyncEngine {
     http: reqwest::Client,
     holder: String,
     /// Connected clients per tenant: reconnecting (version + authenticate) for every batch
-    /// would cost two calls per batch.
-    clients: Mutex<ClientCache>,
+    /// would cost two calls per batch. The map's lock is held only to find a tenant's cell,
+    /// never while connecting, so a hanging Odoo holds up its own tenant only.
+    clients: std::sync::Mutex<HashMap<TenantId, ClientCell>>,
+    connects: tokio::sync::Semaphore,
 }
 
 impl SyncEngine {
@@ -153,7 +161,8 @@ impl SyncEngine {
             options,
             http,
             holder,
-            clients: Mutex::new(HashMap::new()),
+            clients: std::sync::Mutex::new(HashMap::new()),
+            connects: tokio::sync::Semaphore::new(MAX_CONCURRENT_CONNECTS),
         })
     }
 
@@ -189,12 +198,21 @@ impl SyncEngine {
         remembered: Option<Protocol>,
     ) -> Result<Arc<OdooClient>, OdooError> {
         let fingerprint = info.fingerprint();
-        let mut clients = self.clients.lock().await;
-        if let Some((known, client)) = clients.get(user_id) {
+        let cell = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(user_id.clone())
+            .or_default()
+            .clone();
+        let mut slot = cell.lock().await;
+        if let Some((known, client)) = slot.as_ref() {
             if *known == fingerprint {
                 return Ok(client.clone());
             }
         }
+        // The semaphore is never closed; a closed one would only lift the bound.
+        let _permit = self.connects.acquire().await.ok();
         let client = Arc::new(
             OdooClient::connect_with(
                 self.http.clone(),
@@ -204,12 +222,15 @@ impl SyncEngine {
             )
             .await?,
         );
-        clients.insert(user_id.clone(), (fingerprint, client.clone()));
+        *slot = Some((fingerprint, client.clone()));
         Ok(client)
     }
 
     async fn forget_client(&self, user_id: &TenantId) {
-        self.clients.lock().await.remove(user_id);
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(user_id);
     }
 
     async fn lease(&self, user_id: &TenantId) -> Result<Option<TenantLease>, StoreError> {

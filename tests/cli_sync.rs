@@ -238,3 +238,54 @@ fn sync_refused(url: &str, extra: &[&str], env: &[(&str, &str)]) -> String {
     assert!(!output.status.success(), "bad input must fail");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// `--modules` names a module the `--config` file declares (known only once the settings are
+/// loaded) and an optional built-in one; a bad settings table stops the run naming its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_a_declared_module_named_on_the_command_line() {
+    let (_sim, server) = simulator_of(17, 300).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("acme.sqlite3");
+    let config = dir.path().join("settings.toml");
+    std::fs::write(
+        &config,
+        "[modules.partners_lite]\nmodel = \"res.partner\"\nfields = [\"name\", \"city\"]\narchived = true\n",
+    )
+    .expect("settings");
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let (url, path, config) = (server.url(), path.clone(), config.clone());
+        move || {
+            let config = config.display().to_string();
+            sync(
+                &url,
+                PASSWORD,
+                &path,
+                &["--config", &config, "--modules", "partners_lite,products"],
+            )
+        }
+    })
+    .await
+    .expect("join");
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("Partners Lite") && out.contains("Products"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Sales Orders"),
+        "only the modules named: {out}"
+    );
+
+    std::fs::write(&config, "[modules.partners_lite]\nfields = \"*\"\n").expect("settings");
+    let err = sync_refused(
+        &server.url(),
+        &[
+            "--config",
+            &config.display().to_string(),
+            "--modules",
+            "partners_lite",
+        ],
+        &[],
+    );
+    assert!(err.contains("modules.partners_lite.model"), "{err}");
+}

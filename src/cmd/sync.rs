@@ -29,9 +29,12 @@ pub struct SyncArgs {
     /// The tenant (userId) the records are stored under.
     #[arg(long, default_value = "cli")]
     tenant: String,
-    /// Sync only these modules (comma-separated: sales, invoices, contacts, employees).
+    /// Sync these modules (comma-separated): sales, invoices, contacts, employees, the
+    /// optional sale_lines, invoice_lines, products, or modules the --config file declares.
+    /// Default: DEFAULT_MODULES.
+    // Names, not modules: declared ones are known only once the settings are loaded.
     #[arg(long, value_delimiter = ',')]
-    modules: Option<Vec<Module>>,
+    modules: Option<Vec<String>>,
     /// Where to store: sqlite://PATH or mongodb://... (default: the SQLite file under DATA_DIR).
     #[arg(long)]
     store: Option<String>,
@@ -76,6 +79,17 @@ pub async fn open_store(spec: Option<&str>, settings: &Settings) -> anyhow::Resu
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
+    let modules: Option<Vec<Module>> = args
+        .modules
+        .as_ref()
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| n.parse::<Module>())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--modules: {e}"))?;
     let tenant = TenantId::parse(&args.tenant)?;
     let options = EngineOptions::from_settings(&settings);
     let info = args.odoo.connection(&options.client).await?;
@@ -105,10 +119,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     }
     let mut report = SessionReport::default();
     if state.sync_status == SyncStatus::NotStarted {
-        match engine
-            .prepare(&tenant, &info, args.modules.as_deref())
-            .await?
-        {
+        match engine.prepare(&tenant, &info, modules.as_deref()).await? {
             Step::Prepared { batches } => eprintln!("Planned the initial sync: {batches} batches"),
             Step::Blocked(error) => bail!("Odoo refused to sync: {}", error.message),
             Step::Busy => bail!("another process is syncing tenant {tenant} right now"),

@@ -66,23 +66,11 @@ fn legacy_protocol(
 mod tests {
     use super::*;
     use crate::crypto::SECRET_KIND_PASSWORD;
-    use crate::store::{EncryptedSecret, SyncStatus, TenantId};
+    use crate::store::EncryptedSecret;
     use chrono::Utc;
 
     fn state(version: &str, protocol: &str) -> TenantState {
-        TenantState {
-            user_id: TenantId::parse("t").expect("id"),
-            sync_status: SyncStatus::Done,
-            blocked: None,
-            odoo_version: Some(version.into()),
-            protocol: Some(protocol.into()),
-            employee_access: None,
-            modules: Vec::new(),
-            lease: None,
-            fence: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        TenantState::sample(version, protocol)
     }
 
     fn connection(kind: &str) -> StoredConnection {

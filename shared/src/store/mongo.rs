@@ -351,28 +351,12 @@ impl MongoStore {
         batches: &[NewBatch],
         now: DateTime<Utc>,
     ) -> Result<Vec<Batch>, TxnError> {
-        let mut session = self.begin_fenced(lease, now).await?;
-        let user_id = &lease.user_id;
-        let tenant = self.tenant_in(&mut session, user_id).await?;
-        let mut modules = modules_of(&tenant)?;
-        for batch in batches {
-            stamp_module(&mut modules, batch, now);
-        }
-        self.tenants()
-            .update_one(
-                doc! { "userId": user_id.as_str() },
-                doc! { "$set": { "modules": modules_bson(&modules) } },
-            )
-            .session(&mut session)
-            .await?;
-        let first_seq = self
-            .reserve_seqs(&mut session, user_id, batches.len())
-            .await?;
-        let created = self
-            .insert_batches(&mut session, user_id, batches, first_seq, now)
-            .await?;
-        commit(&mut session).await?;
-        Ok(created)
+        self.add_batches_changing_modules(lease, batches, now, |modules| {
+            for batch in batches {
+                stamp_module(modules, batch, now);
+            }
+        })
+        .await
     }
 
     async fn add_modules_once(
@@ -382,15 +366,30 @@ impl MongoStore {
         batches: &[NewBatch],
         now: DateTime<Utc>,
     ) -> Result<Vec<Batch>, TxnError> {
+        self.add_batches_changing_modules(lease, batches, now, |modules| {
+            for planned in added {
+                if !modules.iter().any(|m| m.module == planned.module) {
+                    modules.push(kept_module(&[], planned, now));
+                }
+            }
+        })
+        .await
+    }
+
+    /// In one fenced transaction: lets `change` edit the tenant's module states, writes them
+    /// back and inserts `batches` with the next sequence numbers.
+    async fn add_batches_changing_modules(
+        &self,
+        lease: &Lease,
+        batches: &[NewBatch],
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Vec<ModuleState>),
+    ) -> Result<Vec<Batch>, TxnError> {
         let mut session = self.begin_fenced(lease, now).await?;
         let user_id = &lease.user_id;
         let tenant = self.tenant_in(&mut session, user_id).await?;
         let mut modules = modules_of(&tenant)?;
-        for planned in added {
-            if !modules.iter().any(|m| m.module == planned.module) {
-                modules.push(kept_module(&[], planned, now));
-            }
-        }
+        change(&mut modules);
         self.tenants()
             .update_one(
                 doc! { "userId": user_id.as_str() },

@@ -205,6 +205,24 @@ impl TenantState {
     pub fn module(&self, module: Module) -> Option<&ModuleState> {
         self.modules.iter().find(|m| m.module == module)
     }
+
+    /// A `done` tenant `t` on an Odoo of `version` over `protocol`, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn sample(version: &str, protocol: &str) -> TenantState {
+        TenantState {
+            user_id: TenantId::parse("t").unwrap_or_else(|e| unreachable!("{e}")),
+            sync_status: SyncStatus::Done,
+            blocked: None,
+            odoo_version: Some(version.into()),
+            protocol: Some(protocol.into()),
+            employee_access: None,
+            modules: Vec::new(),
+            lease: None,
+            fence: 0,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
 }
 
 /// The lease as stored on the tenant.

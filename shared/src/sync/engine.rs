@@ -270,12 +270,9 @@ impl SyncEngine {
         info: &ConnectionInfo,
         only: Option<&[Module]>,
     ) -> Result<Step, SyncError> {
+        // A protocol the tenant asked for travels in `info` (`ConnectionInfo::with_protocol`).
         let saved = self.store.connection(user_id).await?;
-        let asked_protocol = saved
-            .as_ref()
-            .and_then(|c| c.protocol.as_deref())
-            .and_then(|p| p.parse::<Protocol>().ok());
-        let client = self.client_for(user_id, info, asked_protocol).await?;
+        let client = self.client_for(user_id, info, None).await?;
         let wanted: Vec<Module> = match only {
             Some(only) => only.to_vec(),
             None => self.wanted_modules(user_id, saved.and_then(|c| c.modules).as_deref()),
@@ -1192,22 +1189,9 @@ fn remembered_protocol(state: &TenantState, info: &ConnectionInfo) -> Option<Pro
 mod tests {
     use super::*;
     use crate::odoo::Credential;
-    use crate::store::TenantId;
 
     fn state(version: &str, protocol: &str) -> TenantState {
-        TenantState {
-            user_id: TenantId::parse("t").expect("id"),
-            sync_status: SyncStatus::Done,
-            blocked: None,
-            odoo_version: Some(version.into()),
-            protocol: Some(protocol.into()),
-            employee_access: None,
-            modules: Vec::new(),
-            lease: None,
-            fence: 0,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        TenantState::sample(version, protocol)
     }
 
     fn info(credential: Credential) -> ConnectionInfo {

@@ -18,11 +18,27 @@ pub struct DueRules {
 }
 
 impl DueRules {
+    /// When a queued mark counts as lost: older than `enqueue_stale`, or set before the
+    /// queue's server last started (`queue_started`: the job went with it).
+    pub fn enqueued_before(
+        &self,
+        now: DateTime<Utc>,
+        queue_started: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
+        let stale = now - to_delta(self.enqueue_stale);
+        queue_started.map_or(stale, |started| stale.max(started))
+    }
+
     /// The query for `now`, asking for at most `limit` tenants of each kind of work.
-    pub fn query(&self, now: DateTime<Utc>, limit: usize) -> DueQuery {
+    pub fn query(
+        &self,
+        now: DateTime<Utc>,
+        queue_started: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> DueQuery {
         DueQuery {
             now,
-            enqueued_before: now - to_delta(self.enqueue_stale),
+            enqueued_before: self.enqueued_before(now, queue_started),
             incremental_before: now - to_delta(self.incremental_interval),
             reconcile_before: now - to_delta(self.reconcile_interval),
             verify_before: now - to_delta(self.verify_interval),
@@ -37,12 +53,15 @@ pub async fn due_tenants(
     store: &SharedStore,
     rules: &DueRules,
     now: DateTime<Utc>,
+    queue_started: Option<DateTime<Utc>>,
     limit: usize,
 ) -> Result<Vec<DueTenant>, StoreError> {
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let found = store.due_tenants(&rules.query(now, limit)).await?;
+    let found = store
+        .due_tenants(&rules.query(now, queue_started, limit))
+        .await?;
     let mut seen = HashSet::new();
     Ok(found
         .into_iter()
@@ -53,4 +72,38 @@ pub async fn due_tenants(
 
 fn to_delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> DueRules {
+        DueRules {
+            enqueue_stale: Duration::from_secs(120),
+            incremental_interval: Duration::from_secs(60),
+            reconcile_interval: Duration::from_secs(3600),
+            verify_interval: Duration::from_secs(86400),
+        }
+    }
+
+    #[test]
+    fn a_mark_older_than_the_queue_server_is_lost() {
+        let now = Utc::now();
+        let restarted = now - TimeDelta::seconds(5);
+        assert_eq!(
+            rules().enqueued_before(now, Some(restarted)),
+            restarted,
+            "a restart 5 s ago makes marks older than it stale, not only those of 2 min"
+        );
+        let long_ago = now - TimeDelta::days(3);
+        assert_eq!(
+            rules().enqueued_before(now, Some(long_ago)),
+            now - TimeDelta::seconds(120)
+        );
+        assert_eq!(
+            rules().enqueued_before(now, None),
+            now - TimeDelta::seconds(120)
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! One scheduler tick: read due tenants, claim them (at most one queued job per tenant,
 //! whatever other schedulers or workers do), add follow-up batches where due, and push the
-//! jobs in chunks. Bounded: at most `max_per_tick` jobs, and none while the queue already
+//! jobs in chunks. A tenant marked as queued before the queue's server last started lost
+//! its job with it and is queued again on the next tick. Bounded: at most `max_per_tick` jobs, and none while the queue already
 //! holds `max_backlog` waiting jobs (thousands of due jobs at once break apalis-redis, see
 //! QUEUE-NOTES.md; tenants not queued now are found again on a later tick).
 
@@ -87,8 +88,9 @@ impl Ticker {
         let room = usize::try_from(self.limits.max_backlog.saturating_sub(report.backlog))
             .unwrap_or(usize::MAX)
             .min(self.limits.max_per_tick);
+        let queue_started = self.queue.started_at().await?;
         let now = Utc::now();
-        let due = due_tenants(store, &self.rules, now, room).await?;
+        let due = due_tenants(store, &self.rules, now, queue_started, room).await?;
         report.due = due.len();
         if due.is_empty() {
             report.elapsed = started.elapsed();
@@ -96,8 +98,7 @@ impl Ticker {
         }
 
         let ids: Vec<TenantId> = due.iter().map(|d| d.user_id.clone()).collect();
-        let stale_before =
-            now - chrono::TimeDelta::from_std(self.rules.enqueue_stale).unwrap_or_default();
+        let stale_before = self.rules.enqueued_before(now, queue_started);
         let claimed: std::collections::HashSet<TenantId> = store
             .claim_enqueue(&ids, now, stale_before)
             .await?

@@ -144,6 +144,20 @@ impl RedisServer {
         self.process = None;
     }
 
+    /// Crashes the server (SIGKILL) and starts it again on the same port with no data, as a
+    /// Redis without persistence (or whose disk was lost) comes back: every job is gone.
+    pub async fn restart_empty(&mut self) -> Result<(), TestkitError> {
+        self.kill();
+        let data = self.data_dir();
+        if data.exists() {
+            std::fs::remove_dir_all(&data)
+                .map_err(TestkitError::io(format!("emptying {}", data.display())))?;
+        }
+        std::fs::create_dir_all(&data)
+            .map_err(TestkitError::io(format!("creating {}", data.display())))?;
+        self.restart().await
+    }
+
     /// Stops the server if it runs, then starts it again on the same port with the same data and
     /// returns once it has loaded the AOF and answers.
     pub async fn restart(&mut self) -> Result<(), TestkitError> {

@@ -2,11 +2,17 @@
 //! the shared [`JobRunner`], under a small supervisor.
 //!
 //! The supervisor restarts an apalis worker that stops with an error (a Redis restart ends
-//! `run()` with an error, and a worker that is not restarted stays dead), each time under a
-//! new name (a name reused within the orphan window is refused), after a growing pause. When
-//! restarts keep failing it gives up and the process exits non-zero, for the orchestrator to
-//! restart it. On shutdown it stops fetching, gives running jobs the grace period (and stops
-//! as soon as none is left), and releases the leases of jobs still running after it.
+//! its event stream with an error, and a worker that is not restarted stays dead), each time
+//! under a new name (a name reused within the orphan window is refused), after a growing
+//! pause. When restarts keep failing it gives up and the process exits non-zero, for the
+//! orchestrator to restart it.
+//!
+//! Stopping goes through apalis' own stop ([`WorkerContext::stop`]): the worker fetches
+//! nothing more at once, and the jobs it runs finish. That holds for both ways a worker
+//! stops: on shutdown (jobs get the grace period, the process exits as soon as none is left,
+//! and the leases of jobs still running after it are released) and when the queue fails
+//! (the running steps finish and release their leases themselves instead of being dropped
+//! mid-step, which left their leases to expire).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,12 +23,15 @@ use apalis_core::backend::ext::BackendExt;
 use apalis_core::error::WorkerError;
 use apalis_core::task::data::Data;
 use apalis_core::worker::builder::WorkerBuilder;
+use apalis_core::worker::context::WorkerContext;
+use apalis_core::worker::event::Event;
 use futures::future::BoxFuture;
-use futures::FutureExt;
+use futures::{FutureExt, Stream, StreamExt};
 
 use crate::job::{Incoming, JobCodec};
 use crate::queue::{QueueSettings, RedisQueue, SqliteQueue};
 use crate::runner::JobRunner;
+use crate::shutdown::Shutdown;
 
 /// How a worker process runs.
 #[derive(Debug, Clone)]
@@ -81,12 +90,14 @@ macro_rules! run_one_over {
                 .storage()
                 .with_codec(JobCodec)
                 .poll_with_interval(poll);
-            let worker = WorkerBuilder::new(name)
+            // Kept to stop this very worker: the context's state is shared by its clones.
+            let context = WorkerContext::new(&name);
+            let worker = WorkerBuilder::new(context.clone())
                 .backend(backend)
                 .data(runner.clone())
                 .concurrency(concurrency)
                 .build(handle_job);
-            worker.run().boxed()
+            drive(worker.stream(), context, runner.shutdown().clone()).boxed()
         });
         run_one
     }};
@@ -110,6 +121,59 @@ pub async fn run_sqlite(
 ) -> Result<(), WorkerProcessError> {
     let run_one = run_one_over!(queue, runner.clone(), options.queue.poll_interval);
     supervise(runner, run_one, options).await
+}
+
+/// Drives one apalis worker's event stream until the worker ends. On shutdown, or when the
+/// queue fails, the worker is stopped the apalis way: it fetches no more jobs, the ones it
+/// runs are driven to their end (they live inside this stream, so dropping it would cancel
+/// them mid-step), and then it returns: the queue's error if there was one, else `Ok`.
+async fn drive(
+    events: impl Stream<Item = Result<Event, WorkerError>>,
+    context: WorkerContext,
+    shutdown: Shutdown,
+) -> Result<(), WorkerError> {
+    tokio::pin!(events);
+    let mut failure = None;
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                None => break,
+                Some(Err(e)) => {
+                    if !stopping {
+                        tracing::warn!(
+                            worker = context.name(),
+                            running = context.task_count(),
+                            error = %e,
+                            "queue failed; no more jobs from this worker, running ones finish"
+                        );
+                        stopping = true;
+                        let _ = context.stop();
+                    }
+                    failure.get_or_insert(e);
+                    if context.task_count() == 0 {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {
+                    if stopping && context.task_count() == 0 {
+                        break;
+                    }
+                }
+            },
+            () = shutdown.triggered(), if !stopping => {
+                stopping = true;
+                // `stop` refuses a worker that has not started: it has fetched nothing yet.
+                if context.stop().is_err() || context.task_count() == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 async fn handle_job(
@@ -207,22 +271,16 @@ async fn restart_loop(
     base: String,
     concurrency: usize,
     run_one: RunOne,
-    shutdown: crate::shutdown::Shutdown,
+    shutdown: Shutdown,
     options: WorkerOptions,
 ) -> Result<(), WorkerProcessError> {
     let mut failures: u32 = 0;
     for restart in 0.. {
         let name = format!("{base}-r{restart}");
         let started = tokio::time::Instant::now();
-        let mut run = run_one(name.clone(), concurrency);
-        let result = tokio::select! {
-            result = &mut run => result,
-            _ = shutdown.triggered() => {
-                // Stop fetching: apalis stops on its shutdown; dropping the run future would
-                // cancel running jobs, so let it finish them (the caller bounds the wait).
-                run.await
-            }
-        };
+        // Returns soon after a shutdown, once its running jobs ended (the caller bounds the
+        // wait by the grace period).
+        let result = run_one(name.clone(), concurrency).await;
         if shutdown.is_triggered() {
             return Ok(());
         }

@@ -12,6 +12,7 @@ use apalis_core::task::Task;
 use apalis_redis::{Config as RedisConfig, ConnectionManager, RedisStorage};
 use apalis_sqlite::{Config as SqliteConfig, SqlitePool, SqliteStorage};
 use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::{Sink, SinkExt};
 
 use crate::job::{Incoming, TenantJob};
@@ -148,6 +149,11 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// Deletes finished jobs; returns how many.
     async fn clean_finished(&self) -> Result<u64, QueueError>;
+
+    /// When the server holding the queue last started, if it can lose jobs by restarting.
+    /// A tenant marked as queued before that moment may have lost its job with the server:
+    /// the scheduler queues it again at once instead of after `ENQUEUE_STALE_SECONDS`.
+    async fn started_at(&self) -> Result<Option<DateTime<Utc>>, QueueError>;
 }
 
 /// The Redis queue (apalis-redis key layout, see QUEUE-NOTES.md).
@@ -207,6 +213,28 @@ impl JobQueue for RedisQueue {
         })
         .await
     }
+
+    async fn started_at(&self) -> Result<Option<DateTime<Utc>>, QueueError> {
+        bounded(self.call_timeout, async {
+            let mut conn = self.conn.clone();
+            let info: String = redis::cmd("INFO")
+                .arg("server")
+                .query_async(&mut conn)
+                .await?;
+            Ok(redis_uptime(&info).map(|uptime| Utc::now() - uptime))
+        })
+        .await
+    }
+}
+
+/// `uptime_in_seconds` of a Redis `INFO server` reply; one second more than it says, so
+/// that the start it gives is never later than the real one (a mark set in the server's
+/// first second then counts as lost: one job too many, which is harmless).
+fn redis_uptime(info: &str) -> Option<TimeDelta> {
+    info.lines()
+        .find_map(|line| line.strip_prefix("uptime_in_seconds:"))
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .map(|seconds| TimeDelta::seconds(seconds + 1))
 }
 
 /// The SQLite queue of standalone mode: its own file beside the store's.
@@ -266,5 +294,24 @@ impl JobQueue for SqliteQueue {
             Ok(storage.vacuum().await? as u64)
         })
         .await
+    }
+
+    /// The SQLite queue lives in a file beside the store: it loses nothing by restarting.
+    async fn started_at(&self) -> Result<Option<DateTime<Utc>>, QueueError> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_is_read_from_the_server_section() {
+        let info =
+            "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:42\r\nuptime_in_days:0\r\n";
+        assert_eq!(redis_uptime(info), Some(TimeDelta::seconds(43)));
+        assert_eq!(redis_uptime("# Server\r\nredis_version:7.0.15\r\n"), None);
+        assert_eq!(redis_uptime("uptime_in_seconds:soon\r\n"), None);
     }
 }

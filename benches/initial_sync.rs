@@ -10,9 +10,16 @@
 //! (default 17, XML-RPC; 19 uses JSON-2), BENCH_PAGE_SIZE (default PAGE_SIZE's 1000),
 //! BENCH_POLITE (default 1: also a run at API_CALL_DELAY_MS 1000 into SQLite; 0 skips it).
 //!
+//! Beside each store's rate, its ceiling from the same run: the documents the engine stored,
+//! written again into the same server plainly, `LIMIT_PER_CALL` per transaction
+//! (`support/ceiling.rs`), and the engine's share of it.
+//!
 //! Last, the same `sale.order` records are synced twice into fresh SQLite stores: as the
 //! built-in `sales` module and as a module declared in settings with the same fields, to show
 //! that a declared module costs the same calls per record and runs at the same records/s.
+
+#[path = "support/ceiling.rs"]
+mod ceiling;
 
 // The binary's allocator, so the figures are the shipped program's.
 #[global_allocator]
@@ -150,7 +157,7 @@ async fn sync_into(
     let mut records = 0;
     let mut failed_attempts = 0;
     loop {
-        match engine.process_next_batch(&tenant, info).await? {
+        match engine.process_batches(&tenant, info, &|| true).await? {
             Step::BatchDone { written, .. } => records += written,
             Step::Idle => break,
             Step::BatchFailed { error, .. } => {
@@ -256,6 +263,14 @@ fn main() -> anyhow::Result<()> {
         let sqlite: SharedStore = Arc::new(SqliteStore::open(&dir.path().join("bench.sqlite3")).await?);
         let lite = sync_into(sqlite, &sim, &info, &settings, Duration::ZERO).await?;
         let rss_after_sqlite = peak_rss_mb();
+        let per_txn = settings.limit_per_call as usize;
+        let lite_ceiling = ceiling::sqlite(
+            &dir.path().join("bench.sqlite3"),
+            &dir.path().join("ceiling.sqlite3"),
+            &Module::defaults(),
+            per_txn,
+        )
+        .await?;
 
         let page = u64::from(settings.page_size.max(settings.limit_per_call));
         let lower_bound: u64 = lite.per_module.iter().map(|(_, n)| n.div_ceil(page)).sum();
@@ -265,9 +280,22 @@ fn main() -> anyhow::Result<()> {
         let reference = ref_counts + ref_fetches;
 
         let mongod = testkit::MongoServer::start().await?;
-        let mongo: SharedStore = Arc::new(MongoStore::connect(&mongod.uri()).await?);
+        let engine_db = "bench_engine";
+        let mongo: SharedStore = Arc::new(
+            MongoStore::connect(&mongod.uri().replacen("/?", &format!("/{engine_db}?"), 1)).await?,
+        );
         let mongo_run = sync_into(mongo, &sim, &info, &settings, Duration::ZERO).await?;
         let rss_after_mongo = peak_rss_mb();
+        let mongo_client = mongodb::Client::with_uri_str(mongod.uri()).await?;
+        let mongo_ceiling = ceiling::mongo(
+            &mongo_client,
+            engine_db,
+            "bench_ceiling",
+            "bench",
+            &Module::defaults(),
+            per_txn,
+        )
+        .await?;
         let polite_run = if polite {
             let dir = tempfile::tempdir()?;
             let store: SharedStore = Arc::new(SqliteStore::open(&dir.path().join("polite.sqlite3")).await?);
@@ -288,8 +316,12 @@ fn main() -> anyhow::Result<()> {
         println!("reference design's plan:               {reference} ({ref_counts} counts + {ref_fetches} fetches); half of it: {}", reference / 2);
         println!("into SQLite:  {} records in {:.2} s = {:.0} records/s (API_CALL_DELAY_MS 0); peak RSS of this process so far {:.0} MB",
             lite.records, lite.seconds, lite.records as f64 / lite.seconds, rss_after_sqlite);
+        println!("  ceiling, the same {} rows inserted plainly ({per_txn} per transaction, the store's ON CONFLICT statement): {:.0} records/s; engine / ceiling = {:.2}",
+            lite_ceiling.records, lite_ceiling.rate(), (lite.records as f64 / lite.seconds) / lite_ceiling.rate());
         println!("into MongoDB: {} records in {:.2} s = {:.0} records/s; {} calls; peak RSS of this process so far {:.0} MB",
             mongo_run.records, mongo_run.seconds, mongo_run.records as f64 / mongo_run.seconds, mongo_run.calls, rss_after_mongo);
+        println!("  ceiling, the same {} documents inserted plainly ({per_txn} per majority transaction): {:.0} records/s; engine / ceiling = {:.2}",
+            mongo_ceiling.records, mongo_ceiling.rate(), (mongo_run.records as f64 / mongo_run.seconds) / mongo_ceiling.rate());
         // A declared module against the built-in one over the same records and fields.
         let fields: Vec<String> = Module::sales()
             .mapping(client.version(), "", &[])

@@ -553,7 +553,6 @@ async fn sigstopped_worker_is_fenced_out_after_its_lease() {
     let mut cluster = Cluster::start(6, 60, Duration::from_millis(150)).await;
     cluster.set("LEASE_TTL_SECONDS", "3");
     cluster.spawn_worker();
-    cluster.spawn_worker();
     cluster.spawn_scheduler();
     let pid = cluster.worker_pid(0);
     let started = Instant::now();
@@ -563,6 +562,9 @@ async fn sigstopped_worker_is_fenced_out_after_its_lease() {
         held = leases_held_by(&cluster.fleet, pid).await;
     }
     assert!(!held.is_empty(), "worker 0 never held a lease");
+    // The worker that takes over, started only now: a step holds a tenant for many groups,
+    // so a second worker started with the first could have taken every tenant.
+    cluster.spawn_worker();
     cluster.signal(0, "STOP");
     // Past the lease (3 s) and the queue's orphan timeout (3 heartbeats of 1 s); then until
     // the other worker has taken at least one of the paused worker's tenants over (its lease

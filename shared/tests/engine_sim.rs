@@ -76,6 +76,8 @@ struct World {
     engine: SyncEngine,
     tenant: TenantId,
     info: ConnectionInfo,
+    /// Steps run many fetch groups under one lease (as workers run them), not one.
+    many_groups: bool,
     _backing: Backing,
 }
 
@@ -99,6 +101,7 @@ async fn world(spec: DatabaseSpec, store: (SharedStore, Backing), options: Engin
         engine,
         tenant: TenantId::parse("tenant-1").expect("id"),
         info,
+        many_groups: false,
         _backing: store.1,
     }
 }
@@ -118,11 +121,12 @@ async fn drain(w: &World) -> Vec<Step> {
     let mut steps = Vec::new();
     loop {
         assert!(Instant::now() < deadline, "did not converge: {steps:?}");
-        let step = w
-            .engine
-            .process_next_batch(&w.tenant, &w.info)
-            .await
-            .expect("step");
+        let step = if w.many_groups {
+            w.engine.process_batches(&w.tenant, &w.info, &|| true).await
+        } else {
+            w.engine.process_next_batch(&w.tenant, &w.info).await
+        }
+        .expect("step");
         match step {
             Step::Idle => {
                 let waiting = w
@@ -685,8 +689,11 @@ async fn pages_too_big_for_a_proxy_shrink_instead_of_failing(store: (SharedStore
     assert_mirror_matches(&w, &Module::defaults()).await;
 }
 
+/// Faults at random in steps of many groups, as workers run them: a group's fetch fails
+/// while the one before is written, or the other way round.
 async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
-    let w = world(spec(17, 600), store, options()).await;
+    let mut w = world(spec(17, 600), store, options()).await;
+    w.many_groups = true;
     for kind in [
         FaultKind::Latency(Duration::from_millis(5)),
         FaultKind::TooManyRequests {
@@ -719,6 +726,42 @@ async fn steady_faults_still_converge(store: (SharedStore, Backing)) {
     w.db.clear_faults();
     assert_done(&w).await;
     assert_mirror_matches(&w, &Module::defaults()).await;
+}
+
+/// A step of many groups (the next fetched while the last is written) syncs the same data
+/// with the same calls as steps of one group each, in a fraction of the steps: the lease,
+/// the tenant and the runnable batches are read once per step, not once per group.
+async fn many_groups_per_step_cost_the_same_calls(
+    single: (SharedStore, Backing),
+    many: (SharedStore, Backing),
+) {
+    let one = world(spec(17, 1500), single, options()).await;
+    let mut more = world(spec(17, 1500), many, options()).await;
+    more.many_groups = true;
+    let one_steps = initial_sync(&one).await;
+    let more_steps = initial_sync(&more).await;
+    for w in [&one, &more] {
+        assert_done(w).await;
+        assert_mirror_matches(w, &Module::defaults()).await;
+    }
+    let done = |steps: &[Step]| -> (usize, usize) {
+        steps.iter().fold((0, 0), |(n, batches), s| match s {
+            Step::BatchDone { batches: b, .. } => (n + 1, batches + b),
+            _ => (n, batches),
+        })
+    };
+    let (one_n, one_batches) = done(&one_steps);
+    let (more_n, more_batches) = done(&more_steps);
+    assert_eq!(one_batches, more_batches, "the same batches were done");
+    assert!(
+        more_n * 4 <= one_n,
+        "{more_n} steps of many groups against {one_n} of one group"
+    );
+    assert_eq!(
+        one.db.stats().total,
+        more.db.stats().total,
+        "the same Odoo calls either way"
+    );
 }
 
 async fn revoked_credentials_block_the_tenant_without_a_retry_storm(store: (SharedStore, Backing)) {
@@ -1136,6 +1179,11 @@ mod sqlite {
         super::steady_faults_still_converge(sqlite_store().await).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_groups_per_step_cost_the_same_calls() {
+        super::many_groups_per_step_cost_the_same_calls(sqlite_store().await, sqlite_store().await)
+            .await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn revoked_credentials_block_the_tenant_without_a_retry_storm() {
         super::revoked_credentials_block_the_tenant_without_a_retry_storm(sqlite_store().await)
             .await;
@@ -1199,6 +1247,21 @@ mod mongo {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steady_faults_still_converge() {
         super::steady_faults_still_converge(mongo_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_groups_per_step_cost_the_same_calls() {
+        let mongod = testkit::MongoServer::start().await.expect("mongod");
+        let store = |db: &str| {
+            let uri = mongod.uri().replacen("/?", &format!("/{db}?"), 1);
+            async move { MongoStore::connect(&uri).await.expect("mongo store") }
+        };
+        let single: SharedStore = Arc::new(store("single").await);
+        let many: SharedStore = Arc::new(store("many").await);
+        super::many_groups_per_step_cost_the_same_calls(
+            (single, Backing::Dir(tempfile::tempdir().expect("dir"))),
+            (many, Backing::Dir(tempfile::tempdir().expect("dir"))),
+        )
+        .await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn revoked_credentials_block_the_tenant_without_a_retry_storm() {

@@ -107,7 +107,11 @@ pub async fn run_until_idle(
     let mut bars = Bars::new(&batches, kinds, show_progress);
     let mut report = SessionReport::default();
     loop {
-        let step = engine.process_next_batch(tenant, info).await?;
+        // Groups run back to back (the next fetched while the last is written) for about
+        // half a second, then the bars are drawn again.
+        let step_started = std::time::Instant::now();
+        let go_on = move || step_started.elapsed() < Duration::from_millis(500);
+        let step = engine.process_batches(tenant, info, &go_on).await?;
         match step {
             Step::BatchDone {
                 batches,

@@ -197,7 +197,11 @@ impl JobRunner {
                 return self.engine.prepare(tenant, info, None).await;
             }
         }
-        self.engine.process_next_batch(tenant, info).await
+        // Groups follow one another under the lease until the step budget is spent or the
+        // process is stopping (a stop then waits for one group, not for the budget).
+        let shutdown = self.shutdown.clone();
+        let go_on = move || !shutdown.is_triggered();
+        self.engine.process_batches(tenant, info, &go_on).await
     }
 
     /// Queues the tenant's next job unless one is already queued.

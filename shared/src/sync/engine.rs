@@ -6,22 +6,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use tokio::sync::Mutex;
 
 use super::lease::TenantLease;
 use super::progress::SyncProgress;
 use super::runner::{BatchRunner, FetchError};
-use super::window::{first_group_len, WindowLimits, WindowSizer};
+use super::window::{WindowLimits, WindowSizer};
 use crate::config::Settings;
 use crate::modules::{EmployeeAccess, ModelMapping, Module};
 use crate::odoo::{
     ClientSettings, ConnectionInfo, Context, ErrorClass, OdooClient, OdooError, Protocol,
 };
 use crate::store::{
-    Batch, BatchKind, BatchStatus, BatchWrite, NewBatch, PlannedModule, Prepared, SharedStore,
-    StoreError, SyncStatus, TenantError, TenantId, TenantState,
+    Batch, BatchKind, NewBatch, PlannedModule, Prepared, SharedStore, StoreError, SyncStatus,
+    TenantError, TenantId, TenantState,
 };
 
 /// What the engine needs from the settings.
@@ -47,7 +46,15 @@ pub struct EngineOptions {
     pub client: ClientSettings,
     /// The modules a tenant syncs unless its connection names others (`DEFAULT_MODULES`).
     pub modules: Vec<Module>,
+    /// How long a worker's step goes on taking fetch groups under one lease before it lets
+    /// the tenant's next job (and other tenants) have a turn.
+    pub step_budget: Duration,
 }
+
+/// The default [`EngineOptions::step_budget`]: long enough that a job's fixed costs are
+/// shared by many groups, short enough that a stopping worker finishes within its grace
+/// period and a tenant's lease changes hands often.
+pub const STEP_BUDGET: Duration = Duration::from_secs(10);
 
 impl EngineOptions {
     pub fn from_settings(settings: &Settings) -> Self {
@@ -67,6 +74,7 @@ impl EngineOptions {
             retry_max: Duration::from_secs(300),
             client: settings.client_settings(),
             modules: settings.modules.clone(),
+            step_budget: STEP_BUDGET,
         }
     }
 }
@@ -120,11 +128,6 @@ pub enum SyncError {
     #[error(transparent)]
     Odoo(#[from] OdooError),
 }
-
-/// The most runnable batches looked at when grouping small ones into one call: a page of
-/// `PAGE_SIZE` records may hold many sparse batches (a 1,000-record page of quiet days holds
-/// about 140 daily windows).
-const MAX_GROUP: usize = 256;
 
 /// One tenant's connected client (with the fingerprint of the connection it was made for),
 /// behind its own lock: only steps of that tenant wait while it connects.
@@ -191,7 +194,7 @@ impl SyncEngine {
         Ok(SyncProgress::from_counts(&counts))
     }
 
-    async fn client_for(
+    pub(super) async fn client_for(
         &self,
         user_id: &TenantId,
         info: &ConnectionInfo,
@@ -233,7 +236,10 @@ impl SyncEngine {
             .remove(user_id);
     }
 
-    async fn lease(&self, user_id: &TenantId) -> Result<Option<TenantLease>, StoreError> {
+    pub(super) async fn lease(
+        &self,
+        user_id: &TenantId,
+    ) -> Result<Option<TenantLease>, StoreError> {
         TenantLease::acquire(
             self.store.clone(),
             user_id,
@@ -327,7 +333,7 @@ impl SyncEngine {
     /// it does not sync yet (enabled after its first sync) and adds their initial batches; the
     /// tenant's status stays as it is. Modules the server cannot sync
     /// are looked at again only at the next idle step.
-    async fn plan_added_modules(
+    pub(super) async fn plan_added_modules(
         &self,
         lease: &TenantLease,
         state: &TenantState,
@@ -476,7 +482,7 @@ impl SyncEngine {
     }
 
     /// Turns Odoo errors that need a person into a blocked tenant.
-    async fn settle(
+    pub(super) async fn settle(
         &self,
         lease: &TenantLease,
         user_id: &TenantId,
@@ -511,188 +517,8 @@ impl SyncEngine {
         Ok(true)
     }
 
-    /// Runs the tenant's next runnable batch, if any.
-    pub async fn process_next_batch(
-        &self,
-        user_id: &TenantId,
-        info: &ConnectionInfo,
-    ) -> Result<Step, SyncError> {
-        let Some(state) = self.store.tenant(user_id).await? else {
-            return Ok(Step::NotPrepared);
-        };
-        if let Some(error) = state.blocked {
-            return Ok(Step::Blocked(error));
-        }
-        if state.sync_status == SyncStatus::NotStarted {
-            return Ok(Step::NotPrepared);
-        }
-        let Some(lease) = self.lease(user_id).await? else {
-            return Ok(Step::Busy);
-        };
-        let result = self.process_under(&lease, &state, info).await;
-        let step = self.settle(&lease, user_id, result).await;
-        release(lease).await;
-        step
-    }
-
-    async fn process_under(
-        &self,
-        lease: &TenantLease,
-        state: &TenantState,
-        info: &ConnectionInfo,
-    ) -> Result<Step, SyncError> {
-        let user_id = &state.user_id;
-        let now = Utc::now();
-        let runnable = self
-            .store
-            .next_runnable_batches(user_id, now, MAX_GROUP)
-            .await?;
-        if runnable.is_empty() {
-            return self.plan_added_modules(lease, state, info).await;
-        }
-        let group_len = self.group_len(&runnable);
-        let mut group = Vec::with_capacity(group_len);
-        // Only the first batch is marked started: the rest of a group are fresh batches that
-        // complete in the same step or, if it fails, are failed and retried one by one. This
-        // keeps a group's store work to one write per batch.
-        let mut runnable = runnable.into_iter().take(group_len);
-        if let Some(first) = runnable.next() {
-            group.push(
-                self.store
-                    .start_batch(lease.lease(), &first.id, now)
-                    .await?,
-            );
-        }
-        group.extend(runnable);
-        let remembered = remembered_protocol(state, info);
-        let outcome = match self.client_for(user_id, info, remembered).await {
-            Ok(client) => self.run_group(lease, state, &client, &group).await,
-            Err(e) => Err(FetchError::Odoo(e)),
-        };
-        match outcome {
-            Ok(GroupDone {
-                written,
-                calls,
-                finished_initial,
-            }) => {
-                if finished_initial {
-                    tracing::info!(tenant = %state.user_id, "initial sync finished");
-                }
-                Ok(Step::BatchDone {
-                    batches: group.len(),
-                    batch: group.swap_remove(0),
-                    written,
-                    calls,
-                })
-            }
-            Err(FetchError::LeaseLost) => Ok(Step::Busy),
-            Err(FetchError::Odoo(e)) if e.class() == ErrorClass::TenantBlocked => {
-                // Not the batches' fault: put them back without a delay and block the tenant.
-                for batch in &group {
-                    self.store
-                        .fail_batch(lease.lease(), &batch.id, &e.to_string(), Some(now), now)
-                        .await?;
-                }
-                Err(SyncError::Odoo(e))
-            }
-            Err(error) => self.fail_attempts(lease, state, group, error).await,
-        }
-    }
-
-    /// Records of one fetch group: `PAGE_SIZE`, and never less than a batch.
-    fn group_page(&self) -> u64 {
-        u64::from(self.options.page_size.max(self.options.limit_per_call))
-    }
-
-    /// How many of the runnable batches (in order) to fetch with one run of pages: fresh
-    /// initial batches of one module whose planned counts together fit one call, as the
-    /// planner grouped them. Anything else — retries, incremental and reconcile batches —
-    /// runs alone.
-    fn group_len(&self, runnable: &[Batch]) -> usize {
-        let Some(first) = runnable.first() else {
-            return 0;
-        };
-        let groupable = |b: &Batch| {
-            b.kind == BatchKind::Initial
-                && b.module == first.module
-                && b.status == BatchStatus::Pending
-                && b.attempts == 0
-                && b.expected_count.is_some()
-        };
-        if !groupable(first) {
-            return 1;
-        }
-        let counts: Vec<u64> = runnable
-            .iter()
-            .take_while(|b| groupable(b))
-            .filter_map(|b| b.expected_count)
-            .collect();
-        first_group_len(&counts, self.group_page())
-    }
-
-    /// Fetches and writes a group of batches (or runs one reconcile).
-    async fn run_group(
-        &self,
-        lease: &TenantLease,
-        state: &TenantState,
-        client: &OdooClient,
-        group: &[Batch],
-    ) -> Result<GroupDone, FetchError> {
-        let Some(first) = group.first() else {
-            return Ok(GroupDone::default());
-        };
-        let module = state.module(first.module);
-        let model = module.map_or("", |m| m.model.as_str());
-        let mut extra_fields = module.map(|m| m.extra_fields.clone()).unwrap_or_default();
-        if first.kind.reads_truth() {
-            // Reconcile and verify look for fields added since (a new custom field).
-            extra_fields = self
-                .refresh_extra_fields(lease, client, first.module, model, extra_fields)
-                .await?;
-        }
-        let mapping = first.module.mapping(client.version(), model, &extra_fields);
-        let runner = BatchRunner {
-            client,
-            mapping: &mapping,
-        };
-        let rechecked = match first.kind {
-            BatchKind::Reconcile => Some(self.reconcile(lease, state, &runner, first).await?),
-            BatchKind::Verify => Some(self.verify(lease, state, &runner, first).await?),
-            BatchKind::Initial | BatchKind::Incremental => None,
-        };
-        if let Some((written, calls)) = rechecked {
-            return Ok(GroupDone {
-                written,
-                calls,
-                finished_initial: false,
-            });
-        }
-        let windows = runner.fetch(group, || !lease.is_lost()).await?;
-        let calls = windows.iter().map(|w| w.calls).sum();
-        let writes: Vec<BatchWrite<'_>> = group
-            .iter()
-            .zip(&windows)
-            .map(|(batch, window)| BatchWrite {
-                batch,
-                records: &window.records,
-                watermark: window.watermark,
-            })
-            .collect();
-        // One transaction for the whole group: a crash leaves all of it to fetch again.
-        let summary = self
-            .store
-            .complete_batches(lease.lease(), &writes, Utc::now())
-            .await
-            .map_err(store_to_fetch)?;
-        Ok(GroupDone {
-            written: summary.written,
-            calls,
-            finished_initial: summary.finished_initial,
-        })
-    }
-
     /// The module's extra fields as the server has them now; stored when they changed.
-    async fn refresh_extra_fields(
+    pub(super) async fn refresh_extra_fields(
         &self,
         lease: &TenantLease,
         client: &OdooClient,
@@ -717,7 +543,7 @@ impl SyncEngine {
     /// `write_date` in Odoo differs from the stored one — newer or older: a late commit, a
     /// date moved back by hand — and every record of the sync range the mirror lacks, and
     /// stores what Odoo answers as the truth. Returns (records changed, calls made).
-    async fn reconcile(
+    pub(super) async fn reconcile(
         &self,
         lease: &TenantLease,
         state: &TenantState,
@@ -770,7 +596,7 @@ impl SyncEngine {
     /// `write_date` (a partner merge re-pointing many2one columns by SQL, a rename seen in
     /// other records' many2one names, a direct SQL fix). The number rewritten is kept on the
     /// module. Returns (records corrected, calls made).
-    async fn verify(
+    pub(super) async fn verify(
         &self,
         lease: &TenantLease,
         state: &TenantState,
@@ -823,60 +649,6 @@ impl SyncEngine {
             0 => None,
             days => Some(Utc::now() - TimeDelta::days(i64::from(days))),
         }
-    }
-
-    /// A failed attempt of every batch of the group: retried later with back-off, or
-    /// given up after `MAX_BATCH_ATTEMPTS`.
-    async fn fail_attempts(
-        &self,
-        lease: &TenantLease,
-        state: &TenantState,
-        group: Vec<Batch>,
-        error: FetchError,
-    ) -> Result<Step, SyncError> {
-        let now = Utc::now();
-        let retry_after = match &error {
-            FetchError::Odoo(e) => e.retry_after(),
-            _ => None,
-        };
-        let message = error.to_string();
-        let mut finished_initial = false;
-        let mut first_permanent = None;
-        for batch in &group {
-            let permanent = batch.attempts >= self.options.max_batch_attempts;
-            first_permanent.get_or_insert(permanent);
-            let retry_at =
-                (!permanent).then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
-            finished_initial |= self
-                .store
-                .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
-                .await?;
-            tracing::warn!(tenant = %state.user_id, module = %batch.module, attempts = batch.attempts,
-                permanent, "batch attempt failed: {message}");
-        }
-        if finished_initial {
-            tracing::info!(tenant = %state.user_id, "initial sync finished");
-        }
-        let Some(batch) = group.into_iter().next() else {
-            return Ok(Step::Idle);
-        };
-        Ok(Step::BatchFailed {
-            batch,
-            error: message,
-            permanent: first_permanent.unwrap_or(false),
-        })
-    }
-
-    fn retry_delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.options.retry_base)
-            .with_max_delay(self.options.retry_max)
-            .with_max_times(attempts.max(1) as usize)
-            .with_jitter()
-            .build()
-            .nth(attempts.saturating_sub(1) as usize)
-            .unwrap_or(self.options.retry_max);
-        retry_after.map_or(backoff, |asked| asked.max(backoff))
     }
 
     /// Adds incremental batches (from each module's watermark minus the lookback to now)
@@ -1008,21 +780,13 @@ impl SyncEngine {
     }
 }
 
-/// What a fetched and written group amounted to.
-#[derive(Debug, Default)]
-struct GroupDone {
-    written: u64,
-    calls: u32,
-    finished_initial: bool,
-}
-
-async fn release(lease: TenantLease) {
+pub(super) async fn release(lease: TenantLease) {
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "releasing a lease failed; it will expire");
     }
 }
 
-fn store_to_fetch(error: StoreError) -> FetchError {
+pub(super) fn store_to_fetch(error: StoreError) -> FetchError {
     match error {
         StoreError::LeaseLost { .. } => FetchError::LeaseLost,
         // Surfaced as a failed attempt with the store's message.
@@ -1093,7 +857,7 @@ fn ceil_to_second(at: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-fn to_delta(d: Duration) -> TimeDelta {
+pub(super) fn to_delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
@@ -1170,7 +934,7 @@ async fn resolve_extra_fields(
 /// JSON-2 takes an API key only, and a key on Odoo 19+ goes over JSON-2 (XML-RPC and
 /// JSON-RPC go away in 20), so a password turned key, or a key turned password, is detected
 /// again instead of kept.
-fn remembered_protocol(state: &TenantState, info: &ConnectionInfo) -> Option<Protocol> {
+pub(super) fn remembered_protocol(state: &TenantState, info: &ConnectionInfo) -> Option<Protocol> {
     let protocol: Protocol = state.protocol.as_deref()?.parse().ok()?;
     let key = info.credential.is_api_key();
     let json2_server = state

@@ -5,17 +5,20 @@
 //! - [`window`]: the `WindowSizer` that plans windows cheaply;
 //! - [`runner`]: the `BatchRunner` that fetches and validates one window;
 //! - [`lease`]: the `TenantLease` held while working;
-//! - [`engine`]: `SyncEngine`, the steps callers run (prepare, process next batch, schedule
-//!   follow-ups) and what each step reports;
+//! - [`engine`]: `SyncEngine`, the steps callers run (prepare, schedule follow-ups,
+//!   reconcile, verify) and what each step reports;
+//! - [`step`]: running a tenant's batches, one fetch group or many under one lease with the
+//!   next group fetched while the last is written;
 //! - [`progress`]: the status numbers the frontend shows.
 
 pub mod engine;
 pub mod lease;
 pub mod progress;
 pub mod runner;
+pub mod step;
 pub mod window;
 
-pub use engine::{EngineOptions, FollowUp, Step, SyncEngine, SyncError};
+pub use engine::{EngineOptions, FollowUp, Step, SyncEngine, SyncError, STEP_BUDGET};
 pub use lease::TenantLease;
 pub use progress::SyncProgress;
 pub use runner::{BatchRunner, FetchError, FetchedWindow};

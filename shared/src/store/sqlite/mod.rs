@@ -307,21 +307,46 @@ async fn finish_batch(
     fetched: usize,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    finish_batches(tx, &batch.user_id, &[(batch, fetched)], now).await
+}
+
+/// Marks the batches `done` with their fetched counts, in one statement (a fetch group may
+/// hold a hundred windows); `UnknownBatch` when one is missing.
+async fn finish_batches(
+    tx: &mut Transaction<'static, Sqlite>,
+    user_id: &TenantId,
+    batches: &[(&Batch, usize)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let counts: serde_json::Map<String, serde_json::Value> = batches
+        .iter()
+        .map(|(batch, fetched)| {
+            (
+                batch.id.to_string(),
+                serde_json::Value::from(*fetched as u64),
+            )
+        })
+        .collect();
+    let counts = serde_json::Value::Object(counts).to_string();
     let result = sqlx::query(
-        "UPDATE odoosyncbatches SET status = ?, fetched_count = ?, finished_at = ?, \
-         updated_at = ? WHERE id = ? AND user_id = ?",
+        "UPDATE odoosyncbatches SET status = ?1, finished_at = ?2, updated_at = ?2, \
+         fetched_count = (SELECT value FROM json_each(?3) WHERE key = odoosyncbatches.id) \
+         WHERE user_id = ?4 AND id IN (SELECT key FROM json_each(?3))",
     )
     .bind(BatchStatus::Done.as_str())
-    .bind(to_i64("fetched_count", fetched as u64)?)
     .bind(ts(now))
-    .bind(ts(now))
-    .bind(batch.id.as_str())
-    .bind(batch.user_id.as_str())
+    .bind(counts)
+    .bind(user_id.as_str())
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::UnknownBatch(batch.id.to_string()));
+    if result.rows_affected() as usize != batches.len() {
+        let missing = batches
+            .iter()
+            .map(|(b, _)| b.id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(StoreError::UnknownBatch(missing));
     }
     Ok(())
 }
@@ -757,9 +782,9 @@ impl Store for SqliteStore {
         // Dropping `tx` on an error rolls everything back: the group is all or nothing.
         let mut written = 0;
         let mut distinct = 0;
-        for write in writes {
-            finish_batch(&mut tx, write.batch, write.records.len(), now).await?;
-        }
+        let finished: Vec<(&Batch, usize)> =
+            writes.iter().map(|w| (w.batch, w.records.len())).collect();
+        finish_batches(&mut tx, &lease.user_id, &finished, now).await?;
         let mut verified = Vec::new();
         let mut watermarks: Vec<(Module, String)> = Vec::new();
         for part in by_module(writes) {

@@ -10,7 +10,8 @@
 //! (WORKER_CONCURRENCY of each worker), BENCH_TIMEOUT_SECONDS 600, BENCH_TICK_TENANTS 100000
 //! (0 skips the tick measurement); TESTKIT_MONGOD_CACHE_GB 1 (mongod's WiredTiger cache);
 //! BENCH_MAX_WINDOW_HOURS 24 (MAX_WINDOW_HOURS of the roles: fewer, larger batches when
-//! raised); BENCH_LOG_DIR keeps each role's log (level from RUST_LOG).
+//! raised); BENCH_STEP_SECONDS 10 (WORKER_STEP_SECONDS of the workers: 0 runs one fetch
+//! group per job); BENCH_LOG_DIR keeps each role's log (level from RUST_LOG).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -119,6 +120,11 @@ fn role_env(mongo_uri: String, redis_url: String) -> Vec<(&'static str, String)>
         (
             "MAX_WINDOW_HOURS",
             env_number("BENCH_MAX_WINDOW_HOURS", 24).to_string(),
+        ),
+        // How long a job keeps taking a tenant's groups (0: one group per job).
+        (
+            "WORKER_STEP_SECONDS",
+            env_number("BENCH_STEP_SECONDS", 10).to_string(),
         ),
     ]
 }

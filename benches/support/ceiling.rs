@@ -94,7 +94,7 @@ pub async fn mongo(
 }
 
 /// Copies `modules`' rows of the SQLite store at `from` into a fresh file at `to` with the
-/// same tables and indexes and the same connection settings (WAL, synchronous NORMAL): one
+/// same schema and the same connection settings (WAL, synchronous NORMAL): one
 /// multi-row `INSERT … ON CONFLICT DO UPDATE` (the store's own statement) of `per_txn` rows
 /// per transaction. Only the inserts are timed.
 pub async fn sqlite(
@@ -103,10 +103,7 @@ pub async fn sqlite(
     modules: &[Module],
     per_txn: usize,
 ) -> anyhow::Result<Ceiling> {
-    let source = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(SqliteConnectOptions::new().filename(from).read_only(true))
-        .await?;
+    // One connection, so the source stays attached while the copy is prepared.
     let target = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(
@@ -114,29 +111,38 @@ pub async fn sqlite(
                 .filename(to)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal),
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true),
         )
         .await?;
+    sqlx::query("ATTACH DATABASE ? AS src")
+        .bind(from.display().to_string())
+        .execute(&target)
+        .await?;
+    // The whole schema (module tables refer to the tenants' table), tables first.
+    let schema: Vec<String> = sqlx::query_scalar(
+        "SELECT sql FROM src.sqlite_master WHERE type IN ('table', 'index') \
+         AND sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC",
+    )
+    .fetch_all(&target)
+    .await?;
+    for statement in schema {
+        sqlx::query(AssertSqlSafe(statement))
+            .execute(&target)
+            .await?;
+    }
+    sqlx::query("INSERT INTO main.odoosyncstatuses SELECT * FROM src.odoosyncstatuses")
+        .execute(&target)
+        .await
+        .context("copying the tenants the records belong to")?;
     type Row7 = (String, i64, String, bool, Option<String>, String, String);
     let mut tables: Vec<(String, Vec<Row7>)> = Vec::new();
     for module in modules {
         let table = module.collection();
-        let schema: Vec<String> = sqlx::query_scalar(
-            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC",
-        )
-        .bind(table)
-        .fetch_all(&source)
-        .await?;
-        anyhow::ensure!(!schema.is_empty(), "no table {table} in {}", from.display());
-        for statement in schema {
-            sqlx::query(AssertSqlSafe(statement))
-                .execute(&target)
-                .await?;
-        }
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT user_id, odoo_id, write_date, active, deleted_at, synced_at, document FROM {table}"
+            "SELECT user_id, odoo_id, write_date, active, deleted_at, synced_at, document FROM src.{table}"
         )))
-        .fetch_all(&source)
+        .fetch_all(&target)
         .await?;
         let rows = rows
             .iter()
@@ -155,6 +161,7 @@ pub async fn sqlite(
             .context("reading the engine's rows")?;
         tables.push((table.to_string(), rows));
     }
+    sqlx::query("DETACH DATABASE src").execute(&target).await?;
     let records = tables.iter().map(|(_, rows)| rows.len() as u64).sum();
     let started = Instant::now();
     for (table, rows) in &tables {

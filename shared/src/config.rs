@@ -45,6 +45,7 @@ pub const VARIABLES: &[&str] = &[
     "CORS_ALLOWED_ORIGINS",
     "LEASE_TTL_SECONDS",
     "WORKER_SHUTDOWN_GRACE_SECONDS",
+    "WORKER_STEP_SECONDS",
     "WORKER_FETCHERS",
     "QUEUE_POLL_MS",
     "QUEUE_HEARTBEAT_SECONDS",
@@ -126,6 +127,7 @@ struct RawSettings {
     cors_allowed_origins: String,
     lease_ttl_seconds: u64,
     worker_shutdown_grace_seconds: u64,
+    worker_step_seconds: u64,
     worker_fetchers: u64,
     queue_poll_ms: u64,
     queue_heartbeat_seconds: u64,
@@ -184,6 +186,7 @@ impl Default for RawSettings {
             cors_allowed_origins: String::new(),
             lease_ttl_seconds: 60,
             worker_shutdown_grace_seconds: 30,
+            worker_step_seconds: 10,
             worker_fetchers: 2,
             queue_poll_ms: 200,
             queue_heartbeat_seconds: 2,
@@ -419,6 +422,9 @@ pub struct QueueTuning {
     pub lease_ttl: Duration,
     /// Time in-flight jobs get to finish after SIGTERM (`WORKER_SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: Duration,
+    /// How long one job goes on taking a tenant's fetch groups under its lease
+    /// (`WORKER_STEP_SECONDS`; 0: one group per job).
+    pub step_budget: Duration,
     /// apalis workers per process; the concurrency is split between them (`WORKER_FETCHERS`).
     pub fetchers: usize,
     /// How often an idle worker looks for jobs (`QUEUE_POLL_MS`).
@@ -617,6 +623,12 @@ impl Settings {
                 raw.worker_shutdown_grace_seconds,
                 0,
                 3600,
+            )?),
+            step_budget: Duration::from_secs(within(
+                "WORKER_STEP_SECONDS",
+                raw.worker_step_seconds,
+                0,
+                300,
             )?),
             fetchers: within("WORKER_FETCHERS", raw.worker_fetchers, 1, 64)? as usize,
             poll_interval: Duration::from_millis(within(

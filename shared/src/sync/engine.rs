@@ -47,14 +47,11 @@ pub struct EngineOptions {
     /// The modules a tenant syncs unless its connection names others (`DEFAULT_MODULES`).
     pub modules: Vec<Module>,
     /// How long a worker's step goes on taking fetch groups under one lease before it lets
-    /// the tenant's next job (and other tenants) have a turn.
+    /// the tenant's next job (and other tenants) have a turn (`WORKER_STEP_SECONDS`): long
+    /// enough that a job's fixed costs are shared by many groups, short enough that a
+    /// stopping worker is done within its grace period.
     pub step_budget: Duration,
 }
-
-/// The default [`EngineOptions::step_budget`]: long enough that a job's fixed costs are
-/// shared by many groups, short enough that a stopping worker finishes within its grace
-/// period and a tenant's lease changes hands often.
-pub const STEP_BUDGET: Duration = Duration::from_secs(10);
 
 impl EngineOptions {
     pub fn from_settings(settings: &Settings) -> Self {
@@ -74,7 +71,7 @@ impl EngineOptions {
             retry_max: Duration::from_secs(300),
             client: settings.client_settings(),
             modules: settings.modules.clone(),
-            step_budget: STEP_BUDGET,
+            step_budget: settings.queue.step_budget,
         }
     }
 }

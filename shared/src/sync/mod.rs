@@ -18,7 +18,7 @@ pub mod runner;
 pub mod step;
 pub mod window;
 
-pub use engine::{EngineOptions, FollowUp, Step, SyncEngine, SyncError, STEP_BUDGET};
+pub use engine::{EngineOptions, FollowUp, Step, SyncEngine, SyncError};
 pub use lease::TenantLease;
 pub use progress::SyncProgress;
 pub use runner::{BatchRunner, FetchError, FetchedWindow};

@@ -33,7 +33,7 @@ enum Command {
     Worker(cmd::worker::WorkerArgs),
     /// Run the scheduler: enqueue jobs for due tenants on every CRON_SCHEDULE tick.
     Scheduler(cmd::scheduler::SchedulerArgs),
-    /// Run scheduler and workers in one process on SQLite (the embedded default).
+    /// Run the API, the scheduler and workers in one process on SQLite (the embedded default).
     Standalone(cmd::standalone::StandaloneArgs),
     /// Sync one tenant in the foreground: initial sync, then incremental passes.
     Sync(cmd::sync::SyncArgs),
@@ -41,7 +41,8 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Write a tenant's mirror of one module out of a store as CSV or JSON lines.
     Export(cmd::export::ExportArgs),
-    /// Operator actions on tenants: list, show, retry, resync, pause, resume, token.
+    /// Operator actions: tenants (list, show, retry, resync, verify, pause, resume, token) and
+    /// the queue (depth, dead jobs, drain).
     Admin(cmd::admin::AdminArgs),
 }
 

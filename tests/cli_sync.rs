@@ -289,3 +289,50 @@ async fn syncs_a_declared_module_named_on_the_command_line() {
     );
     assert!(err.contains("modules.partners_lite.model"), "{err}");
 }
+
+/// `admin tenants` prints a header row above the tenants, and logs written to a pipe carry no
+/// colour codes (issue 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_tenants_has_a_header_and_piped_logs_are_plain() {
+    let (_sim, server) = simulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // DATA_DIR's store file, so `admin` finds the tenant there.
+    let path = dir.path().join("odoo-sync.sqlite3");
+    let url = server.url();
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || sync(&url, PASSWORD, &path, &[])
+    })
+    .await
+    .expect("join");
+    assert!(ok, "initial sync failed:\n{out}\n{err}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_odoo-sync"))
+        .args(["admin", "tenants"])
+        .env_remove("MONGO_URI")
+        .env("DATA_DIR", dir.path())
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run odoo-sync admin");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with("TENANT") && l.contains("STATUS")),
+        "no header row:\n{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("t1 ") && l.contains("done")),
+        "no row for t1:\n{stdout}"
+    );
+    assert!(!stderr.is_empty(), "debug logs expected on stderr");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in piped logs:\n{stderr}"
+    );
+}

@@ -234,6 +234,7 @@ async fn operator_page_shows_progress_and_retries_in_a_real_browser() {
     let saved = app.save_connection("alice", &odoo.connection()).await;
     assert!(saved.status().is_success(), "save-connection");
     tenant_with_a_failed_batch(&app.store, "bob").await;
+    tenant_with_failed_batches(&app.store, "carol", 7).await;
 
     // Alice's sync, started as a worker would and left part-way.
     let alice = tenant("alice");
@@ -296,6 +297,34 @@ async fn operator_page_shows_progress_and_retries_in_a_real_browser() {
             |v| v.as_str().is_some_and(|t| t.contains("boom")),
         )
         .await;
+    // In words: a batch given up on, never "(permanently_failed, 0 attempts)".
+    let text = browser
+        .eval("return document.querySelector('[data-testid=\"failures-bob\"]').textContent;")
+        .await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.contains("1 gave up, 0 retrying") && text.contains("(gave up)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("attempts)") && !text.contains("permanently_failed"),
+        "{text}"
+    );
+    // Seven failures: five listed, the rest counted.
+    let carol = browser
+        .wait_for(
+            "carol's failures",
+            "const td = document.querySelector('[data-testid=\"failures-carol\"]'); \
+             return td ? td.textContent : null;",
+            |v| v.as_str().is_some_and(|t| t.contains("more")),
+        )
+        .await;
+    let carol = carol.as_str().unwrap_or_default();
+    assert!(
+        carol.contains("7 gave up") && carol.contains("and 2 more"),
+        "{carol}"
+    );
+    assert_eq!(carol.matches("boom").count(), 5, "{carol}");
     browser.click("[data-testid=\"retry-bob\"]").await;
     browser
         .wait_for(

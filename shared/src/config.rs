@@ -581,10 +581,11 @@ impl Settings {
                 format!("must be between 1 and {MAX_PAGE_SIZE}"),
             ));
         }
-        let bind_address = raw.bind_address.parse().map_err(|_| {
+        let bind_address = bind_address(&raw.bind_address).ok_or_else(|| {
             invalid(
                 "BIND_ADDRESS",
-                "must be an address and port, e.g. 127.0.0.1:8080",
+                "must be an IP address and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 \
+                 (localhost:PORT means 127.0.0.1:PORT)",
             )
         })?;
         if raw.data_dir.trim().is_empty() {
@@ -764,6 +765,17 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// `BIND_ADDRESS` as a socket address: an IP and a port, or `localhost:PORT` for the IPv4
+/// loopback (no name lookup at start-up: a listener on a name would depend on resolution).
+fn bind_address(value: &str) -> Option<SocketAddr> {
+    let value = value.trim();
+    if let Ok(address) = value.parse() {
+        return Some(address);
+    }
+    let port = value.strip_prefix("localhost:")?.parse::<u16>().ok()?;
+    Some(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -784,6 +796,22 @@ mod tests {
         assert_eq!(s.queue.heartbeat, Duration::from_secs(2));
         assert_eq!(s.queue.missed_heartbeats, 3);
         assert_eq!(s.queue.max_backlog, 5000);
+    }
+
+    #[test]
+    fn bind_address_takes_an_ip_and_port_or_localhost() {
+        assert_eq!(
+            bind_address("localhost:8080"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        );
+        assert_eq!(
+            bind_address(" 0.0.0.0:80 "),
+            Some(SocketAddr::from(([0, 0, 0, 0], 80)))
+        );
+        assert!(bind_address("[::1]:8080").is_some());
+        for bad in ["localhost", "localhost:http", "example.com:8080", "8080"] {
+            assert_eq!(bind_address(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -64,8 +64,9 @@ Once ready it prints, one line each: `listening url=<url>` and, per database, `d
 version=... url=... login=... password=... uid=... api_key=...`. It serves until Ctrl-C."
 )]
 pub struct SimArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8069")]
+    /// Address to listen on (port 0 picks a free port). Not Odoo's 8069, so that a real Odoo
+    /// on the same machine keeps its port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:18069")]
     pub listen: String,
 
     #[arg(long = "db", value_name = "SPEC", long_help = DB_HELP, help = "A database: name=..,version=..,login=..,password=..,api-key=..,apps=..,records=..,days=..,seed=.. (repeatable)")]

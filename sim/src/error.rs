@@ -40,7 +40,8 @@ pub enum SimError {
         input: String,
         reason: String,
     },
-    #[error("cannot listen on {addr}: {source}")]
+    // The cause is the `source`: `{e:#}` prints it after this text, once.
+    #[error("cannot listen on {addr} (another server on that port? `--listen 127.0.0.1:0` picks a free one)")]
     Bind {
         addr: String,
         #[source]

@@ -75,6 +75,14 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The column names above [`print_row`]'s rows.
+fn print_header() {
+    println!(
+        "{:<32} {:<12} {:>5} {:>11} {:<11} ERROR",
+        "TENANT", "STATUS", "DONE", "BATCHES", "FAILED"
+    );
+}
+
 fn print_row(t: &TenantSummary) {
     let error = t
         .error
@@ -156,6 +164,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             if args.json {
                 return print_json(&page);
             }
+            print_header();
             for t in &page.tenants {
                 print_row(t);
             }
@@ -168,6 +177,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             if args.json {
                 return print_json(&detail);
             }
+            print_header();
             print_row(&detail.summary);
             for f in &detail.failures {
                 println!(

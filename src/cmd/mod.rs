@@ -15,10 +15,13 @@ pub mod summary;
 pub mod sync;
 pub mod worker;
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Logs to stderr, filtered by `RUST_LOG`; otherwise services log our crates at info, and
 /// foreground commands (whose progress bars and summary say what happens) only warnings.
+/// Colours only on a terminal: a log piped to a file or a collector stays plain text.
 pub fn init_tracing(foreground: bool) {
     let default = if foreground {
         "warn"
@@ -29,5 +32,6 @@ pub fn init_tracing(foreground: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

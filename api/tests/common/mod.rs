@@ -410,6 +410,11 @@ pub fn fake_connection() -> shared::store::StoredConnection {
 /// Gives `user` a connection and two planned batches, as a worker would have left them after
 /// giving one up: the first permanently failed with the error "Odoo server error (boom)".
 pub async fn tenant_with_a_failed_batch(store: &SharedStore, user: &str) {
+    tenant_with_failed_batches(store, user, 1).await;
+}
+
+/// A tenant planned with `failed + 1` batches of which the first `failed` were given up on.
+pub async fn tenant_with_failed_batches(store: &SharedStore, user: &str, failed: usize) {
     let id = tenant(user);
     let now = chrono::Utc::now();
     store
@@ -431,12 +436,13 @@ pub async fn tenant_with_a_failed_batch(store: &SharedStore, user: &str) {
         }],
         employee_access: shared::modules::EmployeeAccess::Full,
     };
-    let plan: Vec<shared::store::NewBatch> = (0..2)
+    let hours = failed as i64 + 1;
+    let plan: Vec<shared::store::NewBatch> = (0..hours)
         .map(|i| shared::store::NewBatch {
             module: shared::modules::Module::sales(),
             kind: shared::store::BatchKind::Initial,
-            window_start: now - chrono::Duration::hours(2 - i),
-            window_end: now - chrono::Duration::hours(1 - i),
+            window_start: now - chrono::Duration::hours(hours - i),
+            window_end: now - chrono::Duration::hours(hours - 1 - i),
             expected_count: Some(1),
         })
         .collect();
@@ -444,15 +450,11 @@ pub async fn tenant_with_a_failed_batch(store: &SharedStore, user: &str) {
         .record_prepare(&lease, &prepared, &plan, now)
         .await
         .expect("prepare");
-    store
-        .fail_batch(
-            &lease,
-            &batches[0].id,
-            "Odoo server error (boom)",
-            None,
-            now,
-        )
-        .await
-        .expect("fail");
+    for batch in &batches[..failed] {
+        store
+            .fail_batch(&lease, &batch.id, "Odoo server error (boom)", None, now)
+            .await
+            .expect("fail");
+    }
     store.release_lease(&lease).await.expect("release");
 }

@@ -26,6 +26,14 @@ impl OdooUrl {
                 "url is longer than 2048 characters".into(),
             ));
         }
+        if !input.contains("://") {
+            // `acme.odoo.com` or `localhost:8069` (which would parse as a scheme). The input is
+            // not quoted back: it may hold a secret typed in the wrong place.
+            return Err(OdooError::InvalidSetting(
+                "url has no scheme: start it with https:// (or http:// for a server without TLS)"
+                    .into(),
+            ));
+        }
         let mut url = Url::parse(input)
             .map_err(|e| OdooError::InvalidSetting(format!("url is not a valid URL: {e}")))?;
         match url.scheme() {
@@ -290,6 +298,22 @@ mod tests {
             "not a url",
         ] {
             assert!(OdooUrl::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_told_to_start_with_https() {
+        for bare in [
+            "acme.odoo.com",
+            "localhost:8069",
+            "acme:s3cret@odoo.example",
+        ] {
+            let message = OdooUrl::parse(bare).expect_err("no scheme").to_string();
+            assert!(message.contains("https://"), "{bare:?}: {message}");
+            assert!(
+                !message.contains("s3cret"),
+                "the input is not quoted back: {message}"
+            );
         }
     }
 

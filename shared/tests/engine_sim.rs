@@ -764,6 +764,67 @@ async fn many_groups_per_step_cost_the_same_calls(
     );
 }
 
+/// A step stops taking groups as soon as its caller says so (a stopping worker): told "go on"
+/// once, it writes exactly the first two groups, the same batches two single-group steps write.
+async fn a_step_stops_taking_groups_when_told(
+    single: (SharedStore, Backing),
+    many: (SharedStore, Backing),
+) {
+    let one = world(spec(17, 1500), single, options()).await;
+    let more = world(spec(17, 1500), many, options()).await;
+    for w in [&one, &more] {
+        let step = w
+            .engine
+            .prepare(&w.tenant, &w.info, None)
+            .await
+            .expect("prepare");
+        assert!(matches!(step, Step::Prepared { .. }), "{step:?}");
+    }
+    let mut single_batches = 0;
+    for _ in 0..2 {
+        match one
+            .engine
+            .process_next_batch(&one.tenant, &one.info)
+            .await
+            .expect("step")
+        {
+            Step::BatchDone { batches, .. } => single_batches += batches,
+            other => panic!("{other:?}"),
+        }
+    }
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let go_on = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+    let step = more
+        .engine
+        .process_batches(&more.tenant, &more.info, &go_on)
+        .await
+        .expect("step");
+    let Step::BatchDone { batches, .. } = step else {
+        panic!("{step:?}");
+    };
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "asked once per group"
+    );
+    assert_eq!(batches, single_batches, "two groups, as two single steps");
+    let done = |w: &World| {
+        let store = w.engine.store().clone();
+        let tenant = w.tenant.clone();
+        async move {
+            store
+                .batches(&tenant)
+                .await
+                .expect("batches")
+                .iter()
+                .filter(|b| b.status == BatchStatus::Done)
+                .count()
+        }
+    };
+    assert_eq!(done(&one).await, done(&more).await);
+    assert!(single_batches > 0);
+}
+
 async fn revoked_credentials_block_the_tenant_without_a_retry_storm(store: (SharedStore, Backing)) {
     let w = world(spec(17, 400), store, options()).await;
     let step = w
@@ -1181,6 +1242,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_groups_per_step_cost_the_same_calls() {
         super::many_groups_per_step_cost_the_same_calls(sqlite_store().await, sqlite_store().await)
+            .await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_step_stops_taking_groups_when_told() {
+        super::a_step_stops_taking_groups_when_told(sqlite_store().await, sqlite_store().await)
             .await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,6 +122,12 @@ async fn initial_then_incremental_then_reconcile() {
     .expect("join");
     assert!(ok, "incremental run failed:\n{out}\n{err}");
     assert!(err.contains("Incremental pass"), "{err}");
+    // It says what the reconcile did.
+    assert!(
+        err.lines().any(|l| l.starts_with("Reconcile Sales Orders:")
+            && l.contains("1 found deleted in Odoo (1 deleted in all)")),
+        "{err}"
+    );
     let store = open(&path).await;
     let records = store
         .records(&tenant, Module::sales(), new_id - 1, 1)

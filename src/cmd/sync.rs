@@ -147,7 +147,11 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
             )
             .await?;
         eprintln!("Incremental pass: {added} batches");
+        let deleted_before = deleted_counts(&store, &tenant).await?;
         merge(&mut report, follow_up_pass(&engine, &tenant, &info).await?);
+        if args.reconcile {
+            print_reconciled(&store, &tenant, &deleted_before).await?;
+        }
         if args.verify {
             print_verified(&store, &tenant).await?;
         }
@@ -222,6 +226,48 @@ async fn follow_up_pass(
 }
 
 /// What the verify of each module found and corrected.
+/// Records of each of the tenant's modules the mirror holds as deleted.
+async fn deleted_counts(
+    store: &SharedStore,
+    tenant: &TenantId,
+) -> anyhow::Result<Vec<(Module, u64)>> {
+    let Some(state) = store.tenant(tenant).await? else {
+        return Ok(Vec::new());
+    };
+    let mut counts = Vec::new();
+    for module in state.modules.iter().map(|m| m.module) {
+        let all = store.record_count(tenant, module, true).await?;
+        let alive = store.record_count(tenant, module, false).await?;
+        counts.push((module, all.saturating_sub(alive)));
+    }
+    Ok(counts)
+}
+
+/// What a reconcile changed per module: records found deleted in Odoo (or back again), as the
+/// change in the mirror's deleted records since `before`.
+async fn print_reconciled(
+    store: &SharedStore,
+    tenant: &TenantId,
+    before: &[(Module, u64)],
+) -> anyhow::Result<()> {
+    for (module, now) in deleted_counts(store, tenant).await? {
+        let was = before
+            .iter()
+            .find(|(m, _)| *m == module)
+            .map_or(0, |(_, n)| *n);
+        let change = if now >= was {
+            format!("{} found deleted in Odoo", now - was)
+        } else {
+            format!("{} deleted records back in Odoo", was - now)
+        };
+        eprintln!(
+            "Reconcile {}: every id and write_date compared with Odoo; {change} ({now} deleted in all)",
+            module.display_name()
+        );
+    }
+    Ok(())
+}
+
 async fn print_verified(store: &SharedStore, tenant: &TenantId) -> anyhow::Result<()> {
     let Some(state) = store.tenant(tenant).await? else {
         return Ok(());

@@ -151,13 +151,18 @@ async fn drain(w: &World) -> Vec<Step> {
     }
 }
 
-async fn initial_sync(w: &World) -> Vec<Step> {
+/// Plans the tenant's initial sync.
+async fn prepare(w: &World) {
     let step = w
         .engine
         .prepare(&w.tenant, &w.info, None)
         .await
         .expect("prepare");
     assert!(matches!(step, Step::Prepared { .. }), "{step:?}");
+}
+
+async fn initial_sync(w: &World) -> Vec<Step> {
+    prepare(w).await;
     drain(w).await
 }
 
@@ -773,12 +778,7 @@ async fn a_step_stops_taking_groups_when_told(
     let one = world(spec(17, 1500), single, options()).await;
     let more = world(spec(17, 1500), many, options()).await;
     for w in [&one, &more] {
-        let step = w
-            .engine
-            .prepare(&w.tenant, &w.info, None)
-            .await
-            .expect("prepare");
-        assert!(matches!(step, Step::Prepared { .. }), "{step:?}");
+        prepare(w).await;
     }
     let mut single_batches = 0;
     for _ in 0..2 {

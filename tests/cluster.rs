@@ -696,8 +696,14 @@ async fn mongod_restart_mid_run() {
 }
 
 /// Lines of `log` after the first containing `mark` that contain any of `needles`.
+/// Panics when no line contains `mark`: an empty answer must mean "nothing after it".
 fn lines_after(log: &Path, mark: &str, needles: &[&str]) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        text.lines().any(|line| line.contains(mark)),
+        "no {mark:?} line in {}:\n{text}",
+        log.display()
+    );
     text.lines()
         .skip_while(|line| !line.contains(mark))
         .skip(1)

@@ -235,9 +235,9 @@ async fn supervise(
                     }
                     Some(_) => {}
                 },
-                // Once no job runs, the fetchers only poll for more: stop them now rather
-                // than after the grace period (a job fetched in that instant is a hint the
-                // scheduler gives again).
+                // A backstop: each fetcher returns by itself once its jobs ended (`drive`);
+                // should one still wait (a backend slow to close), nothing runs any more,
+                // so stop it now rather than after the grace period.
                 () = shutdown.idle(), if !stopped => {
                     loops.abort_all();
                     stopped = true;

@@ -71,7 +71,7 @@ impl SyncEngine {
         user_id: &TenantId,
         info: &ConnectionInfo,
     ) -> Result<Step, SyncError> {
-        self.process(user_id, info, &|| false).await
+        self.process_batches(user_id, info, &|| false).await
     }
 
     /// Runs the tenant's runnable initial and incremental fetch groups one after another
@@ -79,15 +79,6 @@ impl SyncEngine {
     /// (`EngineOptions::step_budget`); a group that fails ends the step. Reconcile and
     /// verify batches run one per step. The `Step` sums the groups written.
     pub async fn process_batches(
-        &self,
-        user_id: &TenantId,
-        info: &ConnectionInfo,
-        go_on: &(dyn Fn() -> bool + Send + Sync),
-    ) -> Result<Step, SyncError> {
-        self.process(user_id, info, go_on).await
-    }
-
-    async fn process(
         &self,
         user_id: &TenantId,
         info: &ConnectionInfo,

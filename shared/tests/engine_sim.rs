@@ -16,8 +16,8 @@ use shared::odoo::{
 use shared::store::mongo::MongoStore;
 use shared::store::sqlite::SqliteStore;
 use shared::store::{
-    BatchKind, BatchStatus, EncryptedSecret, FieldValue, SharedStore, StoredConnection, SyncStatus,
-    TenantId,
+    Batch, BatchKind, BatchStatus, BatchWindow, EncryptedSecret, FieldValue, SharedStore,
+    StoredConnection, SyncStatus, TenantId,
 };
 use shared::sync::{EngineOptions, FollowUp, Step, SyncEngine};
 use sim::{
@@ -769,6 +769,72 @@ async fn many_groups_per_step_cost_the_same_calls(
     );
 }
 
+/// An initial batch is a fetch group: one document per run of pages, its planned windows
+/// inside it, each within `MAX_WINDOW_HOURS`, and progress counts windows, so
+/// `totalBatches` means what it meant when every window was a document.
+async fn a_fetch_group_is_one_batch_with_its_windows(store: (SharedStore, Backing)) {
+    let w = world(spec(17, 1500), store, options()).await;
+    prepare(&w).await;
+    let opts = w.engine.options().clone();
+    let max_window = chrono::TimeDelta::from_std(opts.max_window).expect("window");
+    let page = u64::from(opts.page_size.max(opts.limit_per_call));
+    let batches = w.engine.store().batches(&w.tenant).await.expect("batches");
+    let initial: Vec<&Batch> = batches
+        .iter()
+        .filter(|b| b.kind == BatchKind::Initial)
+        .collect();
+    let mut windows_total = 0;
+    for b in &initial {
+        let windows = if b.windows.is_empty() {
+            vec![BatchWindow {
+                start: b.window_start,
+                end: b.window_end,
+                count: b.expected_count.expect("planned count"),
+            }]
+        } else {
+            b.windows.clone()
+        };
+        assert_eq!(windows[0].start, b.window_start, "{b:?}");
+        assert_eq!(windows[windows.len() - 1].end, b.window_end, "{b:?}");
+        for pair in windows.windows(2) {
+            assert!(pair[0].end <= pair[1].start, "windows in order: {b:?}");
+        }
+        assert!(
+            windows.iter().all(|x| x.end - x.start <= max_window),
+            "every window within MAX_WINDOW_HOURS: {b:?}"
+        );
+        let sum: u64 = windows.iter().map(|x| x.count).sum();
+        assert_eq!(Some(sum), b.expected_count, "{b:?}");
+        assert!(
+            windows.len() == 1 || sum <= page,
+            "a group fits one run of pages: {b:?}"
+        );
+        assert_eq!(b.window_count(), windows.len() as u64);
+        windows_total += windows.len() as u64;
+    }
+    assert!(
+        (initial.len() as u64) * 3 <= windows_total,
+        "{} batch documents for {windows_total} windows",
+        initial.len()
+    );
+    let progress = w.engine.progress(&w.tenant).await.expect("progress");
+    assert_eq!(progress.total_batches, windows_total, "{progress:?}");
+    assert_eq!(progress.pending_batches, windows_total, "{progress:?}");
+    let steps = drain(&w).await;
+    assert_done(&w).await;
+    assert_mirror_matches(&w, &Module::defaults()).await;
+    let progress = w.engine.progress(&w.tenant).await.expect("progress");
+    assert_eq!(progress.completed_batches, windows_total, "{progress:?}");
+    let reported: usize = steps
+        .iter()
+        .map(|s| match s {
+            Step::BatchDone { batches, .. } => *batches,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(reported as u64, windows_total, "steps report windows");
+}
+
 /// A step stops taking groups as soon as its caller says so (a stopping worker): told "go on"
 /// once, it writes exactly the first two groups, the same batches two single-group steps write.
 async fn a_step_stops_taking_groups_when_told(
@@ -1245,6 +1311,10 @@ mod sqlite {
             .await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fetch_group_is_one_batch_with_its_windows() {
+        super::a_fetch_group_is_one_batch_with_its_windows(sqlite_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_step_stops_taking_groups_when_told() {
         super::a_step_stops_taking_groups_when_told(sqlite_store().await, sqlite_store().await)
             .await;
@@ -1313,6 +1383,10 @@ mod mongo {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn steady_faults_still_converge() {
         super::steady_faults_still_converge(mongo_store().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fetch_group_is_one_batch_with_its_windows() {
+        super::a_fetch_group_is_one_batch_with_its_windows(mongo_store().await).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_groups_per_step_cost_the_same_calls() {

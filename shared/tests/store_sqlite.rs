@@ -90,13 +90,7 @@ fn prepared(modules: &[Module]) -> Prepared {
 }
 
 fn initial(module: Module) -> NewBatch {
-    NewBatch {
-        module,
-        kind: BatchKind::Initial,
-        window_start: at(0),
-        window_end: at(3600),
-        expected_count: None,
-    }
+    NewBatch::window(module, BatchKind::Initial, at(0), at(3600), None)
 }
 
 fn record(odoo_id: i64, write_secs: i64, name: &str) -> MirrorRecord {

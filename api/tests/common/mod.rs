@@ -438,12 +438,14 @@ pub async fn tenant_with_failed_batches(store: &SharedStore, user: &str, failed:
     };
     let hours = failed as i64 + 1;
     let plan: Vec<shared::store::NewBatch> = (0..hours)
-        .map(|i| shared::store::NewBatch {
-            module: shared::modules::Module::sales(),
-            kind: shared::store::BatchKind::Initial,
-            window_start: now - chrono::Duration::hours(hours - i),
-            window_end: now - chrono::Duration::hours(hours - 1 - i),
-            expected_count: Some(1),
+        .map(|i| {
+            shared::store::NewBatch::window(
+                shared::modules::Module::sales(),
+                shared::store::BatchKind::Initial,
+                now - chrono::Duration::hours(hours - i),
+                now - chrono::Duration::hours(hours - 1 - i),
+                Some(1),
+            )
         })
         .collect();
     let batches = store

@@ -29,10 +29,10 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use super::{
-    by_module, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
-    DueTenant, Lease, LeaseInfo, ModuleState, NewBatch, PlannedModule, Prepared, ReconcileSummary,
-    Store, StoreError, StoreOverview, StoredConnection, StoredRecord, StoredVersion, SyncStatus,
-    TenantError, TenantId, TenantState, WriteSummary,
+    by_module, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWindow, BatchWrite,
+    DueQuery, DueTenant, Lease, LeaseInfo, ModuleState, NewBatch, PlannedModule, Prepared,
+    ReconcileSummary, Store, StoreError, StoreOverview, StoredConnection, StoredRecord,
+    StoredVersion, SyncStatus, TenantError, TenantId, TenantState, WriteSummary,
 };
 use crate::modules::{EmployeeAccess, Module};
 
@@ -1105,7 +1105,10 @@ impl Store for MongoStore {
     ) -> Result<BatchCounts, StoreError> {
         let pipeline = vec![
             doc! { "$match": { "userId": user_id.as_str(), "priority": priority(kind) } },
-            doc! { "$group": { "_id": "$status", "n": { "$sum": 1_i64 } } },
+            doc! { "$group": {
+                "_id": "$status",
+                "n": { "$sum": { "$ifNull": ["$windowCount", 1_i64] } },
+            } },
         ];
         let groups: Vec<Document> = self
             .batches_coll()
@@ -1435,6 +1438,7 @@ fn pending_batch(user_id: &TenantId, new: &NewBatch, seq: i64, now: DateTime<Utc
         status: BatchStatus::Pending,
         attempts: 0,
         expected_count: new.expected_count,
+        windows: new.windows.clone(),
         fetched_count: None,
         last_error: None,
         next_attempt_at: now,
@@ -1459,6 +1463,9 @@ fn batch_doc(batch: &Batch) -> Document {
         "status": batch.status.as_str(),
         "attempts": i64::from(batch.attempts),
         "expectedCount": batch.expected_count.map(count_bson).unwrap_or(Bson::Null),
+        // The progress figures sum it (`batch_counts`); documents without it count as one.
+        "windowCount": count_bson(batch.window_count()),
+        "windows": windows_bson(&batch.windows),
         "fetchedCount": batch.fetched_count.map(count_bson).unwrap_or(Bson::Null),
         "lastError": batch.last_error.as_deref().map(Bson::from).unwrap_or(Bson::Null),
         "nextAttemptAt": date(batch.next_attempt_at),
@@ -1469,6 +1476,26 @@ fn batch_doc(batch: &Batch) -> Document {
         "startedAt": opt_date(batch.started_at),
         "finishedAt": opt_date(batch.finished_at),
     }
+}
+
+/// A fetch group's windows; null for a batch of one window (most of them), so those
+/// documents stay small.
+fn windows_bson(windows: &[BatchWindow]) -> Bson {
+    if windows.is_empty() {
+        return Bson::Null;
+    }
+    Bson::Array(
+        windows
+            .iter()
+            .map(|w| {
+                Bson::Document(doc! {
+                    "start": date(w.start),
+                    "end": date(w.end),
+                    "count": count_bson(w.count),
+                })
+            })
+            .collect(),
+    )
 }
 
 fn modules_bson(modules: &[ModuleState]) -> Vec<Document> {
@@ -1607,6 +1634,29 @@ impl<'a> Fields<'a> {
                 .collect(),
             Some(_) => Err(self.bad(key, "a list of strings")),
         }
+    }
+
+    /// A batch's windows; missing or null is none (a batch of one window).
+    fn windows(&self, key: &str) -> Result<Vec<BatchWindow>, StoreError> {
+        let items = match self.value(key) {
+            None => return Ok(Vec::new()),
+            Some(Bson::Array(items)) => items,
+            Some(_) => return Err(self.bad(key, "a list of windows")),
+        };
+        items
+            .iter()
+            .map(|item| {
+                let Bson::Document(window) = item else {
+                    return Err(self.bad(key, "a list of windows"));
+                };
+                let w = Fields::new(window, "batch window");
+                Ok(BatchWindow {
+                    start: w.date("start")?,
+                    end: w.date("end")?,
+                    count: w.opt_u64("count")?.unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     fn bool(&self, key: &str) -> Result<bool, StoreError> {
@@ -1759,6 +1809,7 @@ fn batch_from_doc(doc: &Document) -> Result<Batch, StoreError> {
         status: f.parsed("status")?,
         attempts,
         expected_count: f.opt_u64("expectedCount")?,
+        windows: f.windows("windows")?,
         fetched_count: f.opt_u64("fetchedCount")?,
         last_error: f.opt_str("lastError")?.map(str::to_string),
         next_attempt_at: f.date("nextAttemptAt")?,

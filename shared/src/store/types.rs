@@ -263,15 +263,79 @@ impl fmt::Display for BatchId {
     }
 }
 
+/// One planned `write_date` window `[start, end)` of a batch that holds several, with the
+/// number of records Odoo counted in it when planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub count: u64,
+}
+
 /// A batch to create: one module's records with `window_start <= write_date < window_end`.
+///
+/// An initial batch is one *fetch group*: the windows the planner packed to be read with one
+/// run of pages. Its `windows` list them (each at most `MAX_WINDOW_HOURS` and, where the
+/// data allows, `LIMIT_PER_CALL` records), so the plan still shows the window rule while the
+/// store keeps one document per group instead of one per window. A batch of one window
+/// (incremental, reconcile, verify, a busy hour) has no `windows`: it is its own window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewBatch {
     pub module: Module,
     pub kind: BatchKind,
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
-    /// The planner's count for the window, when it had one.
+    /// The planner's count for the whole span, when it had one.
     pub expected_count: Option<u64>,
+    /// The windows inside the span when there are several (in order, covering it with
+    /// known-empty gaps); empty when the batch is a single window.
+    pub windows: Vec<BatchWindow>,
+}
+
+impl NewBatch {
+    /// A batch of a single window.
+    pub fn window(
+        module: Module,
+        kind: BatchKind,
+        window_start: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        expected_count: Option<u64>,
+    ) -> Self {
+        NewBatch {
+            module,
+            kind,
+            window_start,
+            window_end,
+            expected_count,
+            windows: Vec::new(),
+        }
+    }
+
+    /// A fetch group of consecutive windows (at least one); one window makes a plain batch.
+    pub fn group(module: Module, kind: BatchKind, windows: &[BatchWindow]) -> Option<Self> {
+        let (first, last) = (windows.first()?, windows.last()?);
+        Some(NewBatch {
+            module,
+            kind,
+            window_start: first.start,
+            window_end: last.end,
+            expected_count: Some(windows.iter().map(|w| w.count).sum()),
+            windows: if windows.len() > 1 {
+                windows.to_vec()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// How many windows the batch stands for in progress figures.
+    pub fn window_count(&self) -> u64 {
+        window_count(&self.windows)
+    }
+}
+
+fn window_count(windows: &[BatchWindow]) -> u64 {
+    (windows.len() as u64).max(1)
 }
 
 /// A stored batch (`odoosyncbatches`).
@@ -286,6 +350,9 @@ pub struct Batch {
     pub status: BatchStatus,
     pub attempts: u32,
     pub expected_count: Option<u64>,
+    /// The planned windows of a fetch group (see [`NewBatch::windows`]); empty for a batch
+    /// of one window.
+    pub windows: Vec<BatchWindow>,
     pub fetched_count: Option<u64>,
     pub last_error: Option<String>,
     /// When a failed batch may run again.
@@ -332,9 +399,15 @@ impl Batch {
             BatchStatus::Done | BatchStatus::PermanentlyFailed => false,
         }
     }
+
+    /// How many windows the batch stands for in progress figures.
+    pub fn window_count(&self) -> u64 {
+        window_count(&self.windows)
+    }
 }
 
-/// Counts of batches by status.
+/// Counts of batches by status, in windows: a fetch group of many windows counts as many
+/// (the `totalBatches` a frontend shows does not depend on how windows were grouped).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchCounts {
     pub pending: u64,

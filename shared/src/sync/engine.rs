@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use super::lease::TenantLease;
 use super::progress::SyncProgress;
 use super::runner::{BatchRunner, FetchError};
-use super::window::{WindowLimits, WindowSizer};
+use super::window::{fetch_groups, WindowLimits, WindowSizer};
 use crate::config::Settings;
 use crate::modules::{EmployeeAccess, ModelMapping, Module};
 use crate::odoo::{
@@ -406,21 +406,19 @@ impl SyncEngine {
             if windows.is_empty() {
                 // An empty module still gets one (free) batch: its end is where the first
                 // incremental batch starts.
-                batches.push(NewBatch {
+                batches.push(NewBatch::window(
                     module,
-                    kind: BatchKind::Initial,
-                    window_start: end - to_delta(self.options.min_window),
-                    window_end: end,
-                    expected_count: Some(0),
-                });
+                    BatchKind::Initial,
+                    end - to_delta(self.options.min_window),
+                    end,
+                    Some(0),
+                ));
             }
-            batches.extend(windows.into_iter().map(|w| NewBatch {
-                module,
-                kind: BatchKind::Initial,
-                window_start: w.start,
-                window_end: w.end,
-                expected_count: Some(w.count),
-            }));
+            // One batch per fetch group: its windows stay listed inside it.
+            batches.extend(
+                fetch_groups(&windows, limits.page)
+                    .filter_map(|group| NewBatch::group(module, BatchKind::Initial, group)),
+            );
             planned_modules.push(PlannedModule {
                 module,
                 model: mapping.model.to_string(),
@@ -720,13 +718,13 @@ impl SyncEngine {
                 let step = to_delta(self.options.max_window);
                 while start < end {
                     let stop = (start + step).min(end);
-                    batches.push(NewBatch {
-                        module: module.module,
-                        kind: BatchKind::Incremental,
-                        window_start: start,
-                        window_end: stop,
-                        expected_count: None,
-                    });
+                    batches.push(NewBatch::window(
+                        module.module,
+                        BatchKind::Incremental,
+                        start,
+                        stop,
+                        None,
+                    ));
                     start = stop;
                 }
             }
@@ -747,13 +745,7 @@ impl SyncEngine {
             ];
             for (kind, forced, last, every) in rechecks {
                 if forced || due(last, every) {
-                    batches.push(NewBatch {
-                        module: module.module,
-                        kind,
-                        window_start: end,
-                        window_end: end,
-                        expected_count: None,
-                    });
+                    batches.push(NewBatch::window(module.module, kind, end, end, None));
                 }
             }
         }

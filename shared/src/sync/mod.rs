@@ -3,7 +3,8 @@
 //! incremental batches and finds deletions with reconcile batches (DESIGN.md section 5).
 //!
 //! - [`window`]: the `WindowSizer` that plans windows cheaply;
-//! - [`runner`]: the `BatchRunner` that fetches and validates one window;
+//! - [`runner`]: the `BatchRunner` that fetches and validates one batch (a window, or a
+//!   fetch group of windows);
 //! - [`lease`]: the `TenantLease` held while working;
 //! - [`engine`]: `SyncEngine`, the steps callers run (prepare, schedule follow-ups,
 //!   reconcile, verify) and what each step reports;
@@ -21,5 +22,5 @@ pub mod window;
 pub use engine::{EngineOptions, FollowUp, Step, SyncEngine, SyncError};
 pub use lease::TenantLease;
 pub use progress::SyncProgress;
-pub use runner::{BatchRunner, FetchError, FetchedWindow};
-pub use window::{PlannedWindow, WindowLimits, WindowSizer};
+pub use runner::{BatchRunner, FetchError, FetchedRecords};
+pub use window::{fetch_groups, WindowLimits, WindowSizer};

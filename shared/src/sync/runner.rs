@@ -1,4 +1,4 @@
-//! The `BatchRunner`: fetches one batch's window page by page (id keyset, never offsets),
+//! The `BatchRunner`: fetches one batch's span page by page (id keyset, never offsets),
 //! checks the number of distinct ids against Odoo's count, and maps the records — all
 //! before anything is written, so a batch writes everything or nothing. Pages follow the
 //! server's adapted page size ([`crate::odoo::PageSizer`]): a page that failed for its size
@@ -29,19 +29,19 @@ pub enum FetchError {
     LeaseLost,
 }
 
-/// A validated window, ready to write.
+/// A batch's validated records, ready to write.
 #[derive(Debug, Default)]
-pub struct FetchedWindow {
+pub struct FetchedRecords {
     pub records: Vec<MirrorRecord>,
     /// The newest `write_date` among them (Odoo's clock).
     pub watermark: Option<DateTime<Utc>>,
-    /// Calls the fetch made (all counted on a group's first window).
+    /// Calls the fetch made.
     pub calls: u32,
 }
 
-impl FetchedWindow {
+impl FetchedRecords {
     fn empty() -> Self {
-        FetchedWindow::default()
+        FetchedRecords::default()
     }
 
     fn push(&mut self, record: MirrorRecord) {
@@ -69,73 +69,43 @@ impl BatchRunner<'_> {
         }
     }
 
-    /// Fetches and validates the windows of `group`: consecutive batches of one module
-    /// read with one run of pages over their whole span (the planner sized the group to fit
-    /// one call). Returns one fetched window per batch. `still_held` is asked between
-    /// pages, so a worker that lost its lease stops early instead of finishing work that
-    /// would be refused.
+    /// Fetches and validates `batch`: one run of pages over its span (a fetch group's windows
+    /// and the known-empty gaps between them; the planner sized the group to fit one call).
+    /// `still_held` is asked between pages, so a worker that lost its lease stops early
+    /// instead of finishing work that would be refused.
     ///
-    /// A single batch whose count differs from the plan gets a fresh `search_count`; a group
-    /// whose windows do not match their planned counts fails as a whole, and its batches are
-    /// then retried one by one.
+    /// The number of distinct ids read must equal Odoo's count of the span: the planned count
+    /// when they agree (no count call), else a fresh `search_count` (records changed since the
+    /// plan, or a retry).
     pub async fn fetch(
         &self,
-        group: &[Batch],
+        batch: &Batch,
         still_held: impl Fn() -> bool,
-    ) -> Result<Vec<FetchedWindow>, FetchError> {
-        let (Some(first), Some(last)) = (group.first(), group.last()) else {
-            return Ok(Vec::new());
-        };
-        let expected: Option<u64> = group.iter().map(|b| b.expected_count).sum();
-        // Windows planned as empty need no call: nothing was there to fetch.
+    ) -> Result<FetchedRecords, FetchError> {
+        let expected = batch.expected_count;
+        // A batch planned as empty needs no call: nothing was there to fetch.
         if expected == Some(0) {
-            return Ok(group.iter().map(|_| FetchedWindow::empty()).collect());
+            return Ok(FetchedRecords::empty());
         }
-        let domain = window_domain(&self.mapping.domain, first.window_start, last.window_end);
-        let context = self.context();
+        let domain = window_domain(&self.mapping.domain, batch.window_start, batch.window_end);
         let (by_id, mut calls) = self.read_pages(&domain, expected, &still_held).await?;
         let fetched = by_id.len() as u64;
-        if group.len() == 1 && expected != Some(fetched) {
+        if expected != Some(fetched) {
             let counted = self
                 .client
-                .search_count(self.mapping.model, &domain, context)
+                .search_count(self.mapping.model, &domain, self.context())
                 .await?;
             calls += 1;
             if counted != fetched {
                 return Err(FetchError::CountMismatch { fetched, counted });
             }
         }
-        let mut windows: Vec<FetchedWindow> =
-            group.iter().map(|_| FetchedWindow::empty()).collect();
+        let mut records = FetchedRecords::empty();
         for (_, raw) in by_id {
-            let record = self.mapping.module.mirror(self.mapping.model, raw)?;
-            // The last window starting at or before the record's write_date; a record in a
-            // gap between windows (known empty when planned) goes with the window before.
-            let index = group
-                .iter()
-                .rposition(|b| b.window_start <= record.write_date)
-                .unwrap_or(0);
-            windows[index].push(record);
+            records.push(self.mapping.module.mirror(self.mapping.model, raw)?);
         }
-        if group.len() > 1 {
-            for (batch, window) in group.iter().zip(&windows) {
-                let inside = window
-                    .records
-                    .iter()
-                    .filter(|r| r.write_date < batch.window_end)
-                    .count() as u64;
-                if batch.expected_count != Some(inside) {
-                    return Err(FetchError::CountMismatch {
-                        fetched: inside,
-                        counted: batch.expected_count.unwrap_or(0),
-                    });
-                }
-            }
-        }
-        if let Some(window) = windows.first_mut() {
-            window.calls = calls;
-        }
-        Ok(windows)
+        records.calls = calls;
+        Ok(records)
     }
 
     /// Reads the domain in pages by id until a short page, or until the expected number of
@@ -228,8 +198,8 @@ impl BatchRunner<'_> {
         &self,
         ids: &[i64],
         still_held: impl Fn() -> bool,
-    ) -> Result<FetchedWindow, FetchError> {
-        let mut window = FetchedWindow::empty();
+    ) -> Result<FetchedRecords, FetchError> {
+        let mut window = FetchedRecords::empty();
         let mut rest = ids;
         while !rest.is_empty() {
             if !still_held() {

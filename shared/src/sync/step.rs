@@ -1,12 +1,12 @@
-//! Running a tenant's batches: one fetch group ([`SyncEngine::process_next_batch`]) or, for
-//! workers, as many groups as fit a time budget under one lease
-//! ([`SyncEngine::process_batches`]).
+//! Running a tenant's batches: one ([`SyncEngine::process_next_batch`]) or, for workers, as
+//! many as fit a time budget under one lease ([`SyncEngine::process_batches`]). An initial
+//! batch is a fetch group: the windows the planner packed into one run of pages.
 //!
-//! A step of many groups pays once for what a group does not need again: reading the
+//! A step of many batches pays once for what a batch does not need again: reading the
 //! tenant, taking and releasing the lease, reading the runnable batches, marking a batch
-//! started, and (for a worker) the job around it. And it fetches the next group from Odoo
-//! while the last one is written, so neither side waits for the other. Each group is still
-//! written in its own fenced transaction: a crash loses at most the group in flight.
+//! started, and (for a worker) the job around it. And it fetches the next batch from Odoo
+//! while the last one is written, so neither side waits for the other. Each batch is still
+//! written in its own fenced transaction: a crash loses at most the batch in flight.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -17,39 +17,38 @@ use tokio::time::Instant;
 
 use super::engine::{release, store_to_fetch, to_delta, Step, SyncEngine, SyncError};
 use super::lease::TenantLease;
-use super::runner::{BatchRunner, FetchError, FetchedWindow};
-use super::window::first_group_len;
+use super::runner::{BatchRunner, FetchError, FetchedRecords};
 use crate::odoo::{ConnectionInfo, ErrorClass, OdooClient};
 use crate::store::{Batch, BatchKind, BatchStatus, BatchWrite, SyncStatus, TenantId, TenantState};
 
-/// The most runnable batches looked at when grouping small ones into one call: a page of
-/// `PAGE_SIZE` records may hold many sparse batches (a 1,000-record page of quiet days holds
-/// about 140 daily windows).
-const MAX_GROUP: usize = 256;
+/// The most runnable batches a step reads at its start: more than a step's time budget
+/// lets it run (a batch is a fetch group of up to `PAGE_SIZE` records).
+const MAX_RUNNABLE: usize = 64;
 
-/// What a fetched and written group amounted to.
+/// What a fetched and written batch amounted to.
 #[derive(Debug, Default)]
-pub(super) struct GroupDone {
+pub(super) struct Written {
     pub written: u64,
     pub calls: u32,
     pub finished_initial: bool,
 }
 
-/// What a step's groups amounted to so far.
+/// What a step's batches amounted to so far.
 struct Progress {
     /// The step's first batch (marked started).
     first: Batch,
+    /// Windows written (a fetch group counts its windows, as progress does).
     batches: usize,
     written: u64,
     calls: u32,
 }
 
 impl Progress {
-    fn add(&mut self, user_id: &TenantId, group: &[Batch], done: GroupDone) {
+    fn add(&mut self, user_id: &TenantId, batch: &Batch, done: Written) {
         if done.finished_initial {
             tracing::info!(tenant = %user_id, "initial sync finished");
         }
-        self.batches += group.len();
+        self.batches += usize::try_from(batch.window_count()).unwrap_or(usize::MAX);
         self.written += done.written;
         self.calls += done.calls;
     }
@@ -64,8 +63,23 @@ impl Progress {
     }
 }
 
+/// The next batch of `runnable` when it is one more step of the same kind of work: an
+/// initial or incremental batch not started yet. A retry, a reconcile or a verify waits
+/// for a step of its own.
+fn take_fresh(runnable: &mut VecDeque<Batch>) -> Option<Batch> {
+    let first = runnable.front()?;
+    let fresh = matches!(first.kind, BatchKind::Initial | BatchKind::Incremental)
+        && first.status == BatchStatus::Pending
+        && first.attempts == 0;
+    if fresh {
+        runnable.pop_front()
+    } else {
+        None
+    }
+}
+
 impl SyncEngine {
-    /// Runs the tenant's next runnable fetch group, if any.
+    /// Runs the tenant's next runnable batch (a fetch group), if any.
     pub async fn process_next_batch(
         &self,
         user_id: &TenantId,
@@ -74,10 +88,10 @@ impl SyncEngine {
         self.process_batches(user_id, info, &|| false).await
     }
 
-    /// Runs the tenant's runnable initial and incremental fetch groups one after another
-    /// under one lease, while `go_on` says so and for at most the step budget
-    /// (`EngineOptions::step_budget`); a group that fails ends the step. Reconcile and
-    /// verify batches run one per step. The `Step` sums the groups written.
+    /// Runs the tenant's runnable initial and incremental batches (fetch groups) one after
+    /// another under one lease, while `go_on` says so and for at most the step budget
+    /// (`EngineOptions::step_budget`); a batch that fails ends the step. Reconcile and
+    /// verify batches, and retries, run one per step. The `Step` sums the batches written.
     pub async fn process_batches(
         &self,
         user_id: &TenantId,
@@ -114,24 +128,23 @@ impl SyncEngine {
         let now = Utc::now();
         let mut runnable: VecDeque<Batch> = self
             .store()
-            .next_runnable_batches(user_id, now, MAX_GROUP)
+            .next_runnable_batches(user_id, now, MAX_RUNNABLE)
             .await?
             .into();
-        if runnable.is_empty() {
+        let Some(first) = runnable.pop_front() else {
             return self.plan_added_modules(lease, state, info).await;
-        }
-        let mut group = self.take_group(&mut runnable);
+        };
         // Only the step's first batch is marked started (counting its attempt): the others
-        // are fresh batches that complete in this step or, when it fails, are failed and
-        // retried one by one; a batch that kills its worker is the first of the next step,
-        // so its attempts are still counted. This keeps a group's store work to one
+        // are fresh batches that complete in this step or, when one fails, are failed and
+        // retried on their own; a batch that kills its worker is the first of the next step,
+        // so its attempts are still counted. This keeps a batch's store work to one
         // transaction.
-        group[0] = self
+        let mut batch = self
             .store()
-            .start_batch(lease.lease(), &group[0].id, now)
+            .start_batch(lease.lease(), &first.id, now)
             .await?;
         let mut progress = Progress {
-            first: group[0].clone(),
+            first: batch.clone(),
             batches: 0,
             written: 0,
             calls: 0,
@@ -140,48 +153,48 @@ impl SyncEngine {
             Ok(client) => client,
             Err(e) => {
                 return self
-                    .group_failed(lease, state, group, FetchError::Odoo(e))
+                    .batch_failed(lease, state, batch, FetchError::Odoo(e))
                     .await
             }
         };
-        if group[0].kind.reads_truth() {
-            return match self.run_checks(lease, state, &client, &group[0]).await {
+        if batch.kind.reads_truth() {
+            return match self.run_checks(lease, state, &client, &batch).await {
                 Ok(done) => {
-                    progress.add(user_id, &group, done);
+                    progress.add(user_id, &batch, done);
                     Ok(progress.step())
                 }
-                Err(e) => self.group_failed(lease, state, group, e).await,
+                Err(e) => self.batch_failed(lease, state, batch, e).await,
             };
         }
-        let mut fetched = self.fetch_group(lease, state, &client, &group).await;
+        let mut fetched = self.fetch_batch(lease, state, &client, &batch).await;
         loop {
-            let windows = match fetched {
-                Ok(windows) => windows,
-                Err(e) => return self.group_failed(lease, state, group, e).await,
+            let records = match fetched {
+                Ok(records) => records,
+                Err(e) => return self.batch_failed(lease, state, batch, e).await,
             };
             let budget_left = started.elapsed() < self.options().step_budget;
             let next = (budget_left && go_on())
-                .then(|| self.take_fresh_group(&mut runnable))
+                .then(|| take_fresh(&mut runnable))
                 .flatten();
-            // The next group is read from Odoo while this one is written.
+            // The next batch is read from Odoo while this one is written.
             let (written, next_fetched) = match &next {
                 Some(next) => {
                     let (written, fetched) = tokio::join!(
-                        self.write_group(lease, &group, &windows),
-                        self.fetch_group(lease, state, &client, next)
+                        self.write_batch(lease, &batch, &records),
+                        self.fetch_batch(lease, state, &client, next)
                     );
                     (written, Some(fetched))
                 }
-                None => (self.write_group(lease, &group, &windows).await, None),
+                None => (self.write_batch(lease, &batch, &records).await, None),
             };
             match written {
-                Ok(done) => progress.add(user_id, &group, done),
-                // What the next group fetched is dropped: it is fetched again later.
-                Err(e) => return self.group_failed(lease, state, group, e).await,
+                Ok(done) => progress.add(user_id, &batch, done),
+                // What the next batch fetched is dropped: it is fetched again later.
+                Err(e) => return self.batch_failed(lease, state, batch, e).await,
             }
             match (next, next_fetched) {
                 (Some(next), Some(next_fetched)) => {
-                    group = next;
+                    batch = next;
                     fetched = next_fetched;
                 }
                 _ => return Ok(progress.step()),
@@ -199,102 +212,51 @@ impl SyncEngine {
         self.client_for(&state.user_id, info, remembered).await
     }
 
-    /// The first group of `runnable` (at least one batch), taken off it.
-    fn take_group(&self, runnable: &mut VecDeque<Batch>) -> Vec<Batch> {
-        let len = self.group_len(runnable.make_contiguous()).max(1);
-        runnable.drain(..len.min(runnable.len())).collect()
-    }
-
-    /// The next group of `runnable` when it is one more step of the same kind of work: an
-    /// initial or incremental group whose batches were not started yet. A retry, a
-    /// reconcile or a verify waits for a step of its own.
-    fn take_fresh_group(&self, runnable: &mut VecDeque<Batch>) -> Option<Vec<Batch>> {
-        let first = runnable.front()?;
-        let fresh = matches!(first.kind, BatchKind::Initial | BatchKind::Incremental)
-            && first.status == BatchStatus::Pending
-            && first.attempts == 0;
-        fresh.then(|| self.take_group(runnable))
-    }
-
     /// Records of one fetch group: `PAGE_SIZE`, and never less than a batch.
     pub(super) fn group_page(&self) -> u64 {
         u64::from(self.options().page_size.max(self.options().limit_per_call))
     }
 
-    /// How many of the runnable batches (in order) to fetch with one run of pages: fresh
-    /// initial batches of one module whose planned counts together fit one call, as the
-    /// planner grouped them. Anything else — retries, incremental and reconcile batches —
-    /// runs alone.
-    fn group_len(&self, runnable: &[Batch]) -> usize {
-        let Some(first) = runnable.first() else {
-            return 0;
-        };
-        let groupable = |b: &Batch| {
-            b.kind == BatchKind::Initial
-                && b.module == first.module
-                && b.status == BatchStatus::Pending
-                && b.attempts == 0
-                && b.expected_count.is_some()
-        };
-        if !groupable(first) {
-            return 1;
-        }
-        let counts: Vec<u64> = runnable
-            .iter()
-            .take_while(|b| groupable(b))
-            .filter_map(|b| b.expected_count)
-            .collect();
-        first_group_len(&counts, self.group_page())
-    }
-
-    /// Fetches and validates an initial or incremental group; writes nothing.
-    async fn fetch_group(
+    /// Fetches and validates an initial or incremental batch; writes nothing.
+    async fn fetch_batch(
         &self,
         lease: &TenantLease,
         state: &TenantState,
         client: &OdooClient,
-        group: &[Batch],
-    ) -> Result<Vec<FetchedWindow>, FetchError> {
-        let Some(first) = group.first() else {
-            return Ok(Vec::new());
-        };
-        let module = state.module(first.module);
+        batch: &Batch,
+    ) -> Result<FetchedRecords, FetchError> {
+        let module = state.module(batch.module);
         let model = module.map_or("", |m| m.model.as_str());
         let extra_fields = module.map(|m| m.extra_fields.clone()).unwrap_or_default();
-        let mapping = first.module.mapping(client.version(), model, &extra_fields);
+        let mapping = batch.module.mapping(client.version(), model, &extra_fields);
         let runner = BatchRunner {
             client,
             mapping: &mapping,
         };
-        runner.fetch(group, || !lease.is_lost()).await
+        runner.fetch(batch, || !lease.is_lost()).await
     }
 
-    /// Writes a fetched group in one fenced transaction: a crash leaves all of it to fetch
+    /// Writes a fetched batch in one fenced transaction: a crash leaves all of it to fetch
     /// again.
-    async fn write_group(
+    async fn write_batch(
         &self,
         lease: &TenantLease,
-        group: &[Batch],
-        windows: &[FetchedWindow],
-    ) -> Result<GroupDone, FetchError> {
-        let calls = windows.iter().map(|w| w.calls).sum();
-        let writes: Vec<BatchWrite<'_>> = group
-            .iter()
-            .zip(windows)
-            .map(|(batch, window)| BatchWrite {
-                batch,
-                records: &window.records,
-                watermark: window.watermark,
-            })
-            .collect();
+        batch: &Batch,
+        fetched: &FetchedRecords,
+    ) -> Result<Written, FetchError> {
+        let write = BatchWrite {
+            batch,
+            records: &fetched.records,
+            watermark: fetched.watermark,
+        };
         let summary = self
             .store()
-            .complete_batches(lease.lease(), &writes, Utc::now())
+            .complete_batches(lease.lease(), &[write], Utc::now())
             .await
             .map_err(store_to_fetch)?;
-        Ok(GroupDone {
+        Ok(Written {
             written: summary.written,
-            calls,
+            calls: fetched.calls,
             finished_initial: summary.finished_initial,
         })
     }
@@ -306,7 +268,7 @@ impl SyncEngine {
         state: &TenantState,
         client: &OdooClient,
         batch: &Batch,
-    ) -> Result<GroupDone, FetchError> {
+    ) -> Result<Written, FetchError> {
         let module = state.module(batch.module);
         let model = module.map_or("", |m| m.model.as_str());
         let known = module.map(|m| m.extra_fields.clone()).unwrap_or_default();
@@ -324,44 +286,42 @@ impl SyncEngine {
         } else {
             self.reconcile(lease, state, &runner, batch).await?
         };
-        Ok(GroupDone {
+        Ok(Written {
             written,
             calls,
             finished_initial: false,
         })
     }
 
-    /// What a step reports when a group could not be fetched or written.
-    async fn group_failed(
+    /// What a step reports when a batch could not be fetched or written.
+    async fn batch_failed(
         &self,
         lease: &TenantLease,
         state: &TenantState,
-        group: Vec<Batch>,
+        batch: Batch,
         error: FetchError,
     ) -> Result<Step, SyncError> {
         match error {
             FetchError::LeaseLost => Ok(Step::Busy),
             FetchError::Odoo(e) if e.class() == ErrorClass::TenantBlocked => {
-                // Not the batches' fault: put them back without a delay and block the tenant.
+                // Not the batch's fault: put it back without a delay and block the tenant.
                 let now = Utc::now();
-                for batch in &group {
-                    self.store()
-                        .fail_batch(lease.lease(), &batch.id, &e.to_string(), Some(now), now)
-                        .await?;
-                }
+                self.store()
+                    .fail_batch(lease.lease(), &batch.id, &e.to_string(), Some(now), now)
+                    .await?;
                 Err(SyncError::Odoo(e))
             }
-            error => self.fail_attempts(lease, state, group, error).await,
+            error => self.fail_attempt(lease, state, batch, error).await,
         }
     }
 
-    /// A failed attempt of every batch of the group: retried later with back-off, or
-    /// given up after `MAX_BATCH_ATTEMPTS`.
-    async fn fail_attempts(
+    /// A failed attempt of the batch: retried later with back-off, or given up after
+    /// `MAX_BATCH_ATTEMPTS`.
+    async fn fail_attempt(
         &self,
         lease: &TenantLease,
         state: &TenantState,
-        group: Vec<Batch>,
+        batch: Batch,
         error: FetchError,
     ) -> Result<Step, SyncError> {
         let now = Utc::now();
@@ -370,30 +330,22 @@ impl SyncEngine {
             _ => None,
         };
         let message = error.to_string();
-        let mut finished_initial = false;
-        let mut first_permanent = None;
-        for batch in &group {
-            let permanent = batch.attempts >= self.options().max_batch_attempts;
-            first_permanent.get_or_insert(permanent);
-            let retry_at =
-                (!permanent).then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
-            finished_initial |= self
-                .store()
-                .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
-                .await?;
-            tracing::warn!(tenant = %state.user_id, module = %batch.module, attempts = batch.attempts,
-                permanent, "batch attempt failed: {message}");
-        }
+        let permanent = batch.attempts >= self.options().max_batch_attempts;
+        let retry_at =
+            (!permanent).then(|| now + to_delta(self.retry_delay(batch.attempts, retry_after)));
+        let finished_initial = self
+            .store()
+            .fail_batch(lease.lease(), &batch.id, &message, retry_at, now)
+            .await?;
+        tracing::warn!(tenant = %state.user_id, module = %batch.module, attempts = batch.attempts,
+            permanent, "batch attempt failed: {message}");
         if finished_initial {
             tracing::info!(tenant = %state.user_id, "initial sync finished");
         }
-        let Some(batch) = group.into_iter().next() else {
-            return Ok(Step::Idle);
-        };
         Ok(Step::BatchFailed {
             batch,
             error: message,
-            permanent: first_permanent.unwrap_or(false),
+            permanent,
         })
     }
 

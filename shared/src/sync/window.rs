@@ -25,6 +25,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::mirror::format_datetime;
 use crate::modules::ModelMapping;
 use crate::odoo::{Context, Domain, ErrorClass, Granularity, OdooClient, OdooError, Op};
+use crate::store::BatchWindow;
 
 /// The sizes a window must respect.
 #[derive(Debug, Clone, Copy)]
@@ -35,14 +36,6 @@ pub struct WindowLimits {
     pub page: u64,
     pub min_window: Duration,
     pub max_window: Duration,
-}
-
-/// A planned window `[start, end)` with the number of records Odoo counted in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlannedWindow {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub count: u64,
 }
 
 /// Plans windows for one module on one server.
@@ -84,7 +77,7 @@ impl<'a> WindowSizer<'a> {
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<PlannedWindow>, OdooError> {
+    ) -> Result<Vec<BatchWindow>, OdooError> {
         if start >= end {
             return Ok(Vec::new());
         }
@@ -122,8 +115,8 @@ impl<'a> WindowSizer<'a> {
 
     async fn split_if_full(
         &self,
-        bucket: PlannedWindow,
-        out: &mut Vec<PlannedWindow>,
+        bucket: BatchWindow,
+        out: &mut Vec<BatchWindow>,
     ) -> Result<(), OdooError> {
         if bucket.count <= self.limits.limit {
             out.push(bucket);
@@ -140,7 +133,7 @@ impl<'a> WindowSizer<'a> {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         granularity: Granularity,
-    ) -> Result<Vec<PlannedWindow>, OdooError> {
+    ) -> Result<Vec<BatchWindow>, OdooError> {
         let domain = window_domain(&self.mapping.domain, start, end);
         let periods = self
             .client
@@ -152,10 +145,10 @@ impl<'a> WindowSizer<'a> {
                 self.context,
             )
             .await?;
-        let mut windows: Vec<PlannedWindow> = periods
+        let mut windows: Vec<BatchWindow> = periods
             .into_iter()
             .filter(|p| p.count > 0)
-            .map(|p| PlannedWindow {
+            .map(|p| BatchWindow {
                 start: p.start.and_utc().max(start),
                 end: p.end.and_utc().min(end),
                 count: p.count,
@@ -172,7 +165,7 @@ impl<'a> WindowSizer<'a> {
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<PlannedWindow>, OdooError> {
+    ) -> Result<Vec<BatchWindow>, OdooError> {
         let step = to_delta(self.limits.max_window);
         let mut leaves = Vec::new();
         let mut at = start;
@@ -192,7 +185,7 @@ impl<'a> WindowSizer<'a> {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         known: Option<u64>,
-        out: &mut Vec<PlannedWindow>,
+        out: &mut Vec<BatchWindow>,
     ) -> Result<(), OdooError> {
         // An explicit stack: the depth is small, but recursion in async fns needs boxing.
         let mut stack = vec![(start, end, known)];
@@ -217,7 +210,7 @@ impl<'a> WindowSizer<'a> {
             let span = e - s;
             let half = TimeDelta::seconds(span.num_seconds() / 2);
             if (count <= self.limits.limit && span <= max) || half < min {
-                out.push(PlannedWindow {
+                out.push(BatchWindow {
                     start: s,
                     end: e,
                     count,
@@ -249,10 +242,10 @@ const HOURLY_PLAN_MAX_HOURS: i64 = 24 * 120;
 /// groups: with the order fixed, closing a group only when the next bucket does not fit gives
 /// the fewest groups. A bucket that alone exceeds the limit (a burst inside the minimum
 /// window) is a window of its own, fetched in several pages.
-pub fn pack(buckets: &[PlannedWindow], limits: WindowLimits) -> Vec<PlannedWindow> {
+pub fn pack(buckets: &[BatchWindow], limits: WindowLimits) -> Vec<BatchWindow> {
     let max = to_delta(limits.max_window);
     let page = limits.page.max(limits.limit);
-    let mut windows: Vec<PlannedWindow> = Vec::new();
+    let mut windows: Vec<BatchWindow> = Vec::new();
     let mut group_count = u64::MAX;
     for bucket in buckets {
         let joins_group = group_count.saturating_add(bucket.count) <= page;
@@ -276,10 +269,23 @@ pub fn pack(buckets: &[PlannedWindow], limits: WindowLimits) -> Vec<PlannedWindo
     windows
 }
 
-/// Splits consecutive windows into fetch groups the way [`pack`] formed them: a group
-/// grows while its total stays within `page`. Returns how many of `counts` (from the start)
-/// form the first group; at least one.
-pub fn first_group_len(counts: &[u64], page: u64) -> usize {
+/// Splits the windows [`pack`] made into its fetch groups, each read with one run of pages
+/// and stored as one batch: a group grows while its total stays within `page`.
+pub fn fetch_groups(windows: &[BatchWindow], page: u64) -> impl Iterator<Item = &[BatchWindow]> {
+    let mut rest = windows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let counts: Vec<u64> = rest.iter().map(|w| w.count).collect();
+        let (group, after) = rest.split_at(first_group_len(&counts, page).min(rest.len()));
+        rest = after;
+        Some(group)
+    })
+}
+
+/// How many of `counts` (from the start) form the first fetch group; at least one.
+fn first_group_len(counts: &[u64], page: u64) -> usize {
     let mut total = 0u64;
     let mut len = 0;
     for count in counts {
@@ -304,8 +310,8 @@ mod tests {
             + TimeDelta::hours(h.into())
     }
 
-    fn w(s: u32, e: u32, count: u64) -> PlannedWindow {
-        PlannedWindow {
+    fn w(s: u32, e: u32, count: u64) -> BatchWindow {
+        BatchWindow {
             start: at(s),
             end: at(e),
             count,
@@ -341,7 +347,7 @@ mod tests {
     #[test]
     fn groups_rebuilt_at_run_time_match_the_plan() {
         // Hourly buckets of a uniform 139 records a day.
-        let buckets: Vec<PlannedWindow> = (0..24 * 10)
+        let buckets: Vec<BatchWindow> = (0..24 * 10)
             .map(|h| w(h, h + 1, if h % 24 < 19 { 6 } else { 5 }))
             .collect();
         let windows = pack(&buckets, LIMITS);
@@ -350,13 +356,7 @@ mod tests {
             .all(|x| x.end - x.start <= TimeDelta::hours(24)));
         let total: u64 = windows.iter().map(|x| x.count).sum();
         assert_eq!(total, 1390);
-        let counts: Vec<u64> = windows.iter().map(|x| x.count).collect();
-        let mut calls = 0;
-        let mut at = 0;
-        while at < counts.len() {
-            at += first_group_len(&counts[at..], 200);
-            calls += 1;
-        }
+        let calls = fetch_groups(&windows, 200).count();
         // ceil(1390 / 200) = 7: near the lower bound, not one call per day (10).
         assert!(calls <= 8, "{calls} fetch calls");
     }
@@ -383,23 +383,21 @@ mod tests {
             vec![w(0, 1, 150), w(1, 2, 150), w(2, 6, 170), w(40, 41, 30)]
         );
         assert!(packed.iter().all(|x| x.count <= 200));
-        let counts: Vec<u64> = packed.iter().map(|x| x.count).collect();
-        assert_eq!(first_group_len(&counts, 1000), 4, "one call for all of it");
+        assert_eq!(
+            fetch_groups(&packed, 1000).count(),
+            1,
+            "one call for all of it"
+        );
         // A uniform 90 days of 139 records a day: ceil(12510 / 1000) = 13 calls, each
         // batch within 200 records and 24 hours.
-        let buckets: Vec<PlannedWindow> = (0..24 * 90)
+        let buckets: Vec<BatchWindow> = (0..24 * 90)
             .map(|h| w(h, h + 1, if h % 24 < 19 { 6 } else { 5 }))
             .collect();
         let windows = pack(&buckets, limits);
         assert!(windows
             .iter()
             .all(|x| x.count <= 200 && x.end - x.start <= TimeDelta::hours(24)));
-        let counts: Vec<u64> = windows.iter().map(|x| x.count).collect();
-        let (mut calls, mut at) = (0, 0);
-        while at < counts.len() {
-            at += first_group_len(&counts[at..], 1000);
-            calls += 1;
-        }
+        let calls = fetch_groups(&windows, 1000).count();
         assert!(calls <= 14, "{calls} fetch calls for 12,510 records");
     }
 }

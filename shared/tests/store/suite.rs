@@ -69,6 +69,7 @@ macro_rules! store_suite {
             reconcile_is_idempotent_and_scoped,
             fail_batch_retry_and_permanent,
             batch_counts_by_kind,
+            a_fetch_group_keeps_its_windows_and_counts_them,
             records_page_by_odoo_id_per_tenant,
             record_count_with_and_without_deleted,
             delete_tenant_removes_everything,
@@ -147,13 +148,7 @@ fn prepared(modules: &[Module]) -> Prepared {
 
 /// A batch over hours `[from_h, to_h)` after the base instant.
 fn new_batch(module: Module, kind: BatchKind, from_h: i64, to_h: i64) -> NewBatch {
-    NewBatch {
-        module,
-        kind,
-        window_start: ts(from_h * 3600),
-        window_end: ts(to_h * 3600),
-        expected_count: Some(3),
-    }
+    NewBatch::window(module, kind, ts(from_h * 3600), ts(to_h * 3600), Some(3))
 }
 
 /// A sales-order-like record written at `ts(write_secs)`.
@@ -1563,6 +1558,66 @@ pub async fn fail_batch_retry_and_permanent(store: SharedStore) -> CaseResult {
         Err(StoreError::UnknownBatch(_)) => {}
         other => panic!("expected UnknownBatch, got {other:?}"),
     }
+    Ok(())
+}
+
+/// A fetch group is stored as one batch that keeps its windows (read back as written) and
+/// counts as its windows in `batch_counts`, done or failed together.
+pub async fn a_fetch_group_keeps_its_windows_and_counts_them(store: SharedStore) -> CaseResult {
+    let (id, lease) = leased(&store, "tenant-1").await?;
+    let window = |from_h: i64, to_h: i64, count: u64| shared::store::BatchWindow {
+        start: ts(from_h * 3600),
+        end: ts(to_h * 3600),
+        count,
+    };
+    let windows = [window(0, 24, 5), window(30, 54, 7), window(60, 61, 1)];
+    let group = NewBatch::group(Module::sales(), BatchKind::Initial, &windows)
+        .ok_or_else(|| StoreError::Backend("no group".into()))?;
+    assert_eq!(group.window_count(), 3);
+    let single = new_batch(Module::contacts(), BatchKind::Initial, 0, 1);
+    let plan = store
+        .record_prepare(
+            &lease,
+            &prepared(&[Module::sales(), Module::contacts()]),
+            &[group, single],
+            ts(10),
+        )
+        .await?;
+    let stored = batch_by_id(&store, &id, &plan[0].id).await?;
+    assert_eq!(
+        stored.windows,
+        windows.to_vec(),
+        "windows read back as written"
+    );
+    assert_eq!(
+        (
+            stored.window_start,
+            stored.window_end,
+            stored.expected_count
+        ),
+        (ts(0), ts(61 * 3600), Some(13))
+    );
+    assert!(batch_by_id(&store, &id, &plan[1].id)
+        .await?
+        .windows
+        .is_empty());
+    let counts = store.batch_counts(&id, BatchKind::Initial).await?;
+    assert_eq!((counts.pending, counts.total()), (4, 4), "{counts:?}");
+    run_batch(&store, &lease, &plan[0], &[], None, ts(20)).await?;
+    let counts = store.batch_counts(&id, BatchKind::Initial).await?;
+    assert_eq!((counts.done, counts.pending), (3, 1), "{counts:?}");
+    store.start_batch(&lease, &plan[1].id, ts(30)).await?;
+    store
+        .fail_batch(&lease, &plan[1].id, "gone", None, ts(30))
+        .await?;
+    let counts = store.batch_counts(&id, BatchKind::Initial).await?;
+    assert_eq!(
+        (counts.done, counts.permanently_failed, counts.finished()),
+        (3, 1, 4),
+        "{counts:?}"
+    );
+    let overview = store.overview(ts(40)).await?;
+    assert_eq!(overview.batches.done, 3, "the operator counts windows too");
     Ok(())
 }
 

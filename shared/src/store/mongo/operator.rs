@@ -170,15 +170,19 @@ impl MongoStore {
         Ok(overview)
     }
 
-    /// Documents of the collection counted by their status field.
+    /// Tenants, or batches in windows (as the tenants' progress counts them), by status.
     async fn group_count(&self, what: TenantsOrBatches) -> Result<Vec<(String, u64)>, StoreError> {
-        let (collection, field) = match what {
-            TenantsOrBatches::Tenants => (self.tenants(), "$syncStatus"),
-            TenantsOrBatches::Batches => (self.batches_coll(), "$status"),
+        let (collection, field, one) = match what {
+            TenantsOrBatches::Tenants => (self.tenants(), "$syncStatus", Bson::Int64(1)),
+            TenantsOrBatches::Batches => (
+                self.batches_coll(),
+                "$status",
+                Bson::Document(doc! { "$ifNull": ["$windowCount", 1_i64] }),
+            ),
         };
         let groups: Vec<Document> = collection
             .aggregate(vec![
-                doc! { "$group": { "_id": field, "n": { "$sum": 1_i64 } } },
+                doc! { "$group": { "_id": field, "n": { "$sum": one } } },
             ])
             .await
             .map_err(mongo_error)?

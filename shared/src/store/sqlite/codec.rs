@@ -10,8 +10,8 @@ use sqlx::{Decode, Row, Sqlite, Type};
 
 use crate::modules::Module;
 use crate::store::{
-    Batch, BatchId, BatchKind, BatchStatus, LeaseInfo, MirrorRecord, ModuleState, StoreError,
-    StoredRecord, TenantError, TenantId, TenantState,
+    Batch, BatchId, BatchKind, BatchStatus, BatchWindow, LeaseInfo, MirrorRecord, ModuleState,
+    StoreError, StoredRecord, TenantError, TenantId, TenantState,
 };
 
 // ---- time ----
@@ -261,8 +261,8 @@ pub(super) fn tenant_from_row(row: &SqliteRow) -> Result<TenantState, StoreError
 
 /// The columns [`batch_from_row`] reads.
 pub(super) const BATCH_COLUMNS: &str = "id, user_id, module, kind, window_start, window_end, \
-     status, attempts, expected_count, fetched_count, last_error, next_attempt_at, lease_token, \
-     seq, created_at, updated_at, started_at, finished_at";
+     status, attempts, expected_count, windows, fetched_count, last_error, next_attempt_at, \
+     lease_token, seq, created_at, updated_at, started_at, finished_at";
 
 /// Run order: initial batches first, then by creation. Incremental and reconcile batches share
 /// a priority because the trait orders them only by creation.
@@ -299,6 +299,7 @@ pub(super) fn batch_from_row(row: &SqliteRow) -> Result<Batch, StoreError> {
         attempts: u32::try_from(attempts)
             .map_err(|_| StoreError::Corrupt(format!("attempts: {attempts}")))?,
         expected_count: count("expected_count")?,
+        windows: windows_from_json(col(row, "windows")?)?,
         fetched_count: count("fetched_count")?,
         last_error: col(row, "last_error")?,
         next_attempt_at: time("next_attempt_at")?,
@@ -308,6 +309,22 @@ pub(super) fn batch_from_row(row: &SqliteRow) -> Result<Batch, StoreError> {
         updated_at: time("updated_at")?,
         started_at: time_opt("started_at")?,
         finished_at: time_opt("finished_at")?,
+    })
+}
+
+/// A fetch group's windows as stored (JSON), NULL for a batch of one window.
+pub(super) fn windows_json(windows: &[BatchWindow]) -> Result<Option<String>, StoreError> {
+    if windows.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(windows)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("batch windows: {e}")))
+}
+
+fn windows_from_json(stored: Option<String>) -> Result<Vec<BatchWindow>, StoreError> {
+    stored.map_or(Ok(Vec::new()), |json| {
+        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("batch windows: {e}")))
     })
 }
 

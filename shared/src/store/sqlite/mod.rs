@@ -25,8 +25,8 @@ use sqlx::{AssertSqlSafe, Sqlite, SqlitePool, Transaction};
 
 use self::codec::{
     add_ttl, batch_from_row, blocked_json, col, db_err, modules_json, parse_modules, priority,
-    record_from_row, rfc3339, tenant_from_row, to_i64, to_u64, ts, ts_opt, StoredModule,
-    BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
+    record_from_row, rfc3339, tenant_from_row, to_i64, to_u64, ts, ts_opt, windows_json,
+    StoredModule, BATCH_COLUMNS, RECORD_COLUMNS, TENANT_COLUMNS,
 };
 use super::{
     by_module, Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, DueQuery,
@@ -216,6 +216,7 @@ async fn insert_batches(
             status: BatchStatus::Pending,
             attempts: 0,
             expected_count: new.expected_count,
+            windows: new.windows.clone(),
             fetched_count: None,
             last_error: None,
             next_attempt_at: now,
@@ -228,8 +229,9 @@ async fn insert_batches(
         };
         sqlx::query(
             "INSERT INTO odoosyncbatches (id, user_id, module, kind, priority, window_start, \
-             window_end, status, attempts, expected_count, next_attempt_at, seq, created_at, \
-             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+             window_end, status, attempts, expected_count, windows, window_count, \
+             next_attempt_at, seq, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(batch.id.as_str())
         .bind(user_id.as_str())
@@ -245,6 +247,8 @@ async fn insert_batches(
                 .map(|c| to_i64("expected_count", c))
                 .transpose()?,
         )
+        .bind(windows_json(&batch.windows)?)
+        .bind(to_i64("window_count", batch.window_count())?)
         .bind(ts(now))
         .bind(seq)
         .bind(ts(now))
@@ -944,7 +948,7 @@ impl Store for SqliteStore {
         kind: BatchKind,
     ) -> Result<BatchCounts, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM odoosyncbatches \
+            "SELECT status, SUM(window_count) FROM odoosyncbatches \
              WHERE user_id = ? AND kind = ? GROUP BY status",
         )
         .bind(user_id.as_str())

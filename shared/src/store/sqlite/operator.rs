@@ -94,7 +94,7 @@ impl SqliteStore {
             overview.tenants.insert(status, to_u64("tenant count", n)?);
         }
         let batches: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM odoosyncbatches GROUP BY status")
+            sqlx::query_as("SELECT status, SUM(window_count) FROM odoosyncbatches GROUP BY status")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_err)?;

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 
 /// Bumped when the schema changes; stored in `PRAGMA user_version` so a later version can
 /// tell which migrations an existing file needs.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Tenants and batches. `ON DELETE CASCADE` is a safety net: `delete_tenant` deletes the
 /// children itself.
@@ -74,6 +74,14 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("odoosyncstatuses", "connection", "TEXT"),
     // The scheduler's queued-job mark (issue 4), NULL when no job is queued.
     ("odoosyncstatuses", "enqueued_at", "TEXT"),
+    // Version 3: a fetch group's windows in one batch (JSON of `BatchWindow`s, NULL for a
+    // batch of one window) and how many windows progress counts it as.
+    ("odoosyncbatches", "windows", "TEXT"),
+    (
+        "odoosyncbatches",
+        "window_count",
+        "INTEGER NOT NULL DEFAULT 1",
+    ),
 ];
 
 /// Adds `column` to `table` unless it is there.

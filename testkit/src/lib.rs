@@ -6,6 +6,8 @@
 //! `<workspace>/.tools/mongodb/bin/mongod` and `redis-server` on `PATH`. A missing binary is an
 //! error telling the reader to run `scripts/install-test-deps.sh`: tests fail, they never skip.
 //!
+//! [`webdriver`] drives headless chromium through chromedriver for browser tests.
+//!
 //! There is no state shared between processes: nextest runs every test in its own process, and
 //! each test starts its own servers on ports the kernel hands out.
 //!
@@ -25,10 +27,20 @@ mod error;
 mod mongo;
 mod process;
 mod redis_server;
+pub mod webdriver;
 
 pub use error::TestkitError;
 pub use mongo::MongoServer;
 pub use redis_server::RedisServer;
+
+/// Spawns `cmd` so that the kernel kills it when the test process dies, even when no
+/// destructor runs (a nextest timeout, SIGKILL): for tests that start the project's own
+/// binaries and must not leave them running on a shared machine.
+pub async fn spawn_tied_to_test(
+    cmd: std::process::Command,
+) -> std::io::Result<std::process::Child> {
+    process::spawn_tied_to_process(cmd).await
+}
 
 use std::time::Duration;
 

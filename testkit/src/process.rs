@@ -116,7 +116,7 @@ type SpawnRequest = (Command, tokio::sync::oneshot::Sender<io::Result<Child>>);
 /// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process, and
 /// test threads and tokio's blocking threads come and go. So children are forked by one
 /// dedicated thread that lives as long as the process.
-async fn spawn_tied_to_process(mut cmd: Command) -> io::Result<Child> {
+pub(crate) async fn spawn_tied_to_process(mut cmd: Command) -> io::Result<Child> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;

@@ -1,7 +1,11 @@
 //! The deployment files (issue 4, part 4) checked for structure, since no Docker engine runs
 //! in CI: docker-compose.yml has the five services, MongoDB as a replica set, Redis with AOF,
 //! a worker that can scale, health checks and the settings each role needs; the Dockerfile is
-//! multi-stage with a non-root runtime; .dockerignore keeps build output out of the context.
+//! multi-stage with a non-root runtime, its base images build args and a `prebuilt` target;
+//! .dockerignore keeps build output out of the context but the one binary that target copies;
+//! the images come from the environment with the official ones by default, and the MongoDB
+//! health check works with the official image (mongosh) and the offline stand-in
+//! (docker/offline/). scripts/compose-check.sh runs them in a real engine.
 
 use std::path::Path;
 
@@ -251,6 +255,47 @@ fn roles_get_the_settings_they_need() {
     }
 }
 
+/// The Dockerfile's stages in order: (base image, alias).
+fn stages(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.to_ascii_uppercase().starts_with("FROM "))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let alias = match words.as_slice() {
+                [_, _, as_, alias] if as_.eq_ignore_ascii_case("as") => alias.to_string(),
+                _ => String::new(),
+            };
+            (words[1].to_string(), alias)
+        })
+        .collect()
+}
+
+/// The default of a global or stage `ARG NAME=default` in the Dockerfile.
+fn arg_default(text: &str, name: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find_map(|l| {
+            l.strip_prefix("ARG ")?
+                .strip_prefix(name)?
+                .strip_prefix('=')
+        })
+        .unwrap_or_else(|| panic!("Dockerfile has no ARG {name}=..."))
+        .to_string()
+}
+
+/// The instructions of one stage (from its FROM line to the next).
+fn stage_text<'a>(text: &'a str, alias: &str) -> &'a str {
+    let from = text
+        .lines()
+        .find(|l| l.trim().to_ascii_uppercase().starts_with("FROM ") && l.trim().ends_with(alias))
+        .unwrap_or_else(|| panic!("no stage {alias}"));
+    let start = text.find(from).expect("stage line");
+    let rest = &text[start + from.len()..];
+    let end = rest.find("\nFROM ").map_or(rest.len(), |i| i + 1);
+    &rest[..end]
+}
+
 #[test]
 fn dockerfile_is_multi_stage_and_non_root() {
     let text = read("Dockerfile");
@@ -259,32 +304,58 @@ fn dockerfile_is_multi_stage_and_non_root() {
         first.starts_with('#'),
         "the Dockerfile opens with a comment"
     );
-    let froms: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.to_ascii_uppercase().starts_with("FROM "))
-        .collect();
-    assert!(froms.len() >= 2, "multi-stage: {froms:?}");
-    assert!(froms[0].contains("rust"), "builder: {}", froms[0]);
-    let runtime = froms.last().expect("runtime");
-    assert!(runtime.contains("slim"), "small runtime: {runtime}");
-    let after_runtime = &text[text.rfind("FROM ").expect("runtime stage")..];
-    let user = after_runtime
+    // A `# syntax=` line makes BuildKit pull its frontend from a registry: no offline build.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.trim_start().starts_with("# syntax=")),
+        "no syntax line"
+    );
+    // The base images are build args, today's images by default.
+    let builder_image = arg_default(&text, "BUILDER_IMAGE");
+    let runtime_image = arg_default(&text, "RUNTIME_IMAGE");
+    assert_eq!(builder_image, "rust:1-bookworm");
+    assert_eq!(runtime_image, "debian:bookworm-slim");
+    let stages = stages(&text);
+    let names: Vec<&str> = stages.iter().map(|(_, alias)| alias.as_str()).collect();
+    assert_eq!(
+        names,
+        ["runtime-base", "prebuilt", "builder", "runtime"],
+        "stages: the prebuilt target comes before the Rust stage, the default target last"
+    );
+    assert_eq!(stages[0].0, "${RUNTIME_IMAGE}");
+    assert_eq!(stages[2].0, "${BUILDER_IMAGE}");
+    assert_eq!(stages[1].0, "runtime-base");
+    assert_eq!(stages[3].0, "runtime-base");
+    // Everything but the binary is in the runtime base, which both targets start from.
+    let base = stage_text(&text, "runtime-base");
+    let user = base
         .lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix("USER "))
         .expect("runtime USER");
     assert!(
-        !user.starts_with("root") && !user.starts_with("0"),
+        !user.starts_with("root") && !user.starts_with('0'),
         "USER {user}"
     );
+    assert!(user.starts_with("10001"), "USER {user}");
+    for needed in [
+        "ca-certificates curl",
+        "ENTRYPOINT [\"odoo-sync\"]",
+        "CMD [\"standalone\"]",
+        "STOPSIGNAL SIGTERM",
+    ] {
+        assert!(base.contains(needed), "runtime base lacks {needed}");
+    }
+    let runtime = stage_text(&text, "AS runtime");
     assert!(
-        after_runtime.contains("COPY --from="),
-        "the binary comes from the builder"
+        runtime.contains("COPY --from=builder"),
+        "the default target's binary comes from the builder"
     );
+    let prebuilt = stage_text(&text, "prebuilt");
     assert!(
-        after_runtime.contains("ENTRYPOINT [\"odoo-sync\"]"),
-        "entrypoint"
+        prebuilt.contains("COPY ${ODOO_SYNC_BINARY} /usr/local/bin/odoo-sync"),
+        "the prebuilt target copies the host's binary"
     );
     assert!(
         text.contains("--bin odoo-sync"),
@@ -296,7 +367,81 @@ fn dockerfile_is_multi_stage_and_non_root() {
 fn dockerignore_keeps_build_output_out() {
     let text = read(".dockerignore");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    for entry in ["target/", ".tools/", ".git/"] {
+    for entry in ["target/", ".tools/", ".git/", "data/"] {
         assert!(lines.contains(&entry), ".dockerignore lacks {entry}");
     }
+    // The prebuilt target's binary is the one file of target/ let through.
+    let binary = arg_default(&read("Dockerfile"), "ODOO_SYNC_BINARY");
+    let exception = format!("!{binary}");
+    assert!(
+        lines.contains(&exception.as_str()),
+        ".dockerignore does not let {binary} through"
+    );
+    for line in lines.iter().filter(|l| l.starts_with("!")) {
+        assert!(
+            line.ends_with("/odoo-sync"),
+            "{line}: only the binary may pass"
+        );
+    }
+}
+
+#[test]
+fn images_come_from_the_environment_with_todays_defaults() {
+    let compose = compose();
+    for (name, image) in [
+        ("mongo", "${MONGO_IMAGE:-mongo:7.0}"),
+        ("redis", "${REDIS_IMAGE:-redis:7.2-alpine}"),
+        ("api", "${ODOO_SYNC_IMAGE:-odoo-sync:latest}"),
+        ("worker", "${ODOO_SYNC_IMAGE:-odoo-sync:latest}"),
+    ] {
+        assert_eq!(
+            service(&compose, name)["image"].as_str(),
+            Some(image),
+            "{name}'s image"
+        );
+    }
+    // The build args' defaults are the Dockerfile's, and the target one of its stages.
+    let dockerfile = read("Dockerfile");
+    let build = &service(&compose, "worker")["build"];
+    for arg in ["BUILDER_IMAGE", "RUNTIME_IMAGE"] {
+        let value = build["args"][arg]
+            .as_str()
+            .unwrap_or_else(|| panic!("build arg {arg}"));
+        assert_eq!(
+            value,
+            format!("${{{arg}:-{}}}", arg_default(&dockerfile, arg)),
+            "{arg}"
+        );
+    }
+    let target = default_of(build["target"].as_str().expect("build target"));
+    assert_eq!(target, "runtime");
+    let aliases: Vec<String> = stages(&dockerfile).into_iter().map(|(_, a)| a).collect();
+    assert!(aliases.contains(&"prebuilt".to_string()));
+    assert_eq!(
+        aliases.last(),
+        Some(&target),
+        "the default target is the last stage"
+    );
+}
+
+#[test]
+fn mongo_health_check_works_with_and_without_mongosh() {
+    let compose = compose();
+    let test = serde_yaml::to_string(&service(&compose, "mongo")["healthcheck"]["test"])
+        .expect("healthcheck");
+    assert!(
+        test.contains("CMD-SHELL"),
+        "a shell picks the client: {test}"
+    );
+    assert!(
+        test.contains("command -v mongosh"),
+        "mongosh where the image has it"
+    );
+    assert!(test.contains("rs.initiate"), "mongosh initiates the set");
+    // The stand-in's own check, under the name the stand-in installs it.
+    assert!(test.contains("mongo-rs-health rs0 mongo:27017"), "{test}");
+    let stand_in = read("docker/offline/mongo/Dockerfile");
+    assert!(stand_in.contains("COPY mongo-rs-health /usr/local/bin/mongo-rs-health"));
+    let script = read("docker/offline/mongo/mongo-rs-health");
+    assert!(script.contains("replSetInitiate") && script.contains("isWritablePrimary"));
 }

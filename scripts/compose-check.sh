@@ -114,6 +114,7 @@ cleanup() {
     fi
     [ -n "$EVENTS_PID" ] && kill "$EVENTS_PID" 2>/dev/null
     rm -f "$STAGED_BIN"
+    rmdir "$(dirname "$STAGED_BIN")" 2>/dev/null
     rm -rf "$WORK"
     if [ "$status" -eq 0 ]; then log "PASSED"; fi
     exit "$status"

@@ -22,7 +22,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use error::StoreError;
-pub use operator::{StoreOverview, PAUSED_CODE};
+pub use operator::{
+    StoreOverview, TenantFilter, TenantMatches, TenantSearch, UnknownTenantFilter, MAX_TENANT_PAGE,
+    PAUSED_CODE,
+};
 pub use scheduling::{DueQuery, DueTenant, DueWork};
 pub use types::*;
 
@@ -350,6 +353,14 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&TenantId>,
         limit: u32,
     ) -> Result<Vec<TenantState>, StoreError>;
+
+    /// The operators' tenant list (issue 13): one page of the tenants whose user id starts
+    /// with `search.prefix` and that match `search.filter`, in `userId` order after
+    /// `search.after`, with how many match in all. The prefix is one range of the `userId`
+    /// index in both stores; the status filters use the status index (MongoDB) or a scan of
+    /// the prefix's range, and `failed` looks for a permanently failed batch through the
+    /// batches' status index.
+    async fn find_tenants(&self, search: &TenantSearch) -> Result<TenantMatches, StoreError>;
 
     /// Gives the tenant's permanently failed batches (of every kind) a new round of attempts:
     /// each becomes `failed` with `attempts = 0`, `next_attempt_at = now` and no

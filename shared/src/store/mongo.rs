@@ -1220,6 +1220,13 @@ impl Store for MongoStore {
         self.list_tenants_impl(after, limit).await
     }
 
+    async fn find_tenants(
+        &self,
+        search: &super::TenantSearch,
+    ) -> Result<super::TenantMatches, StoreError> {
+        self.find_tenants_impl(search).await
+    }
+
     async fn retry_failed_batches(
         &self,
         user_id: &TenantId,

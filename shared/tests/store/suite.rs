@@ -22,7 +22,8 @@ use serde_json::{json, Map, Value};
 use shared::modules::{EmployeeAccess, Module};
 use shared::store::{
     Batch, BatchCounts, BatchId, BatchKind, BatchStatus, BatchWrite, Lease, MirrorRecord, NewBatch,
-    PlannedModule, Prepared, SharedStore, StoreError, SyncStatus, TenantError, TenantId,
+    PlannedModule, Prepared, SharedStore, StoreError, SyncStatus, TenantError, TenantFilter,
+    TenantId, TenantSearch, MAX_TENANT_PAGE,
 };
 use shared::store::{EncryptedSecret, StoredConnection};
 
@@ -85,6 +86,8 @@ macro_rules! store_suite {
             save_connection_starts_a_fresh_sync,
             delete_tenant_forgets_the_connection,
             list_tenants_pages_in_user_id_order,
+            find_tenants_searches_by_prefix_and_pages_with_a_total,
+            find_tenants_filters_what_operators_act_on,
             retry_failed_batches_gives_new_attempts,
             operator_block_voids_the_lease_and_unblock_clears_it,
             overview_counts_across_tenants,
@@ -2370,6 +2373,217 @@ pub async fn list_tenants_pages_in_user_id_order(store: SharedStore) -> CaseResu
     assert_eq!(ids(store.list_tenants(Some(&after), 3).await?), ["dave"]);
     let last = tenant_id("dave");
     assert!(store.list_tenants(Some(&last), 3).await?.is_empty());
+    Ok(())
+}
+
+/// A search of the operators' tenant list.
+fn search(
+    prefix: Option<&str>,
+    filter: Option<TenantFilter>,
+    after: Option<&str>,
+    limit: u32,
+) -> TenantSearch {
+    TenantSearch {
+        prefix: prefix.map(str::to_string),
+        filter,
+        after: after.map(tenant_id),
+        limit,
+    }
+}
+
+/// The user ids of a page, whether more follow, and how many match in all.
+async fn found(
+    store: &SharedStore,
+    search: &TenantSearch,
+) -> Result<(Vec<String>, bool, u64), StoreError> {
+    let page = store.find_tenants(search).await?;
+    Ok((
+        page.tenants.iter().map(|t| t.user_id.to_string()).collect(),
+        page.more,
+        page.total,
+    ))
+}
+
+pub async fn find_tenants_searches_by_prefix_and_pages_with_a_total(
+    store: SharedStore,
+) -> CaseResult {
+    assert_eq!(
+        found(&store, &search(None, None, None, 10)).await?,
+        (vec![], false, 0)
+    );
+    let names = [
+        "bob", "acme-03", "alice", "acme", "acme-01", "acme-05", "acme-02", "ac", "acme-04",
+        "acmf", "Acme-06", "alfred",
+    ];
+    for name in names {
+        store.ensure_tenant(&tenant_id(name)).await?;
+    }
+    let (all, more, total) = found(&store, &search(None, None, None, 200)).await?;
+    assert_eq!((all.len(), more, total), (12, false, 12));
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "in userId order (bytes: capitals first)");
+
+    // A prefix: the ids that start with it, exactly (no `acmf`, no capital `Acme-06`).
+    let (page, more, total) = found(&store, &search(Some("acme"), None, None, 4)).await?;
+    assert_eq!(page, ["acme", "acme-01", "acme-02", "acme-03"]);
+    assert!(more);
+    assert_eq!(total, 6, "the total counts every page");
+    let (page, more, total) =
+        found(&store, &search(Some("acme"), None, Some("acme-03"), 4)).await?;
+    assert_eq!(page, ["acme-04", "acme-05"]);
+    assert!(!more, "the last page says so");
+    assert_eq!(total, 6, "the total does not depend on the cursor");
+    assert_eq!(
+        found(&store, &search(Some("acme"), None, Some("acme-05"), 4)).await?,
+        (vec![], false, 6)
+    );
+    // A page that ends on the last match says there is no more.
+    let (page, more, _) = found(&store, &search(Some("acme-0"), None, None, 5)).await?;
+    assert_eq!(page.len(), 5);
+    assert!(!more);
+    let (page, _, total) = found(&store, &search(Some("ac"), None, None, 10)).await?;
+    assert_eq!(total, 8, "{page:?}");
+    assert_eq!(
+        found(&store, &search(Some("al"), None, None, 10)).await?,
+        (vec!["alfred".to_string(), "alice".to_string()], false, 2)
+    );
+    assert_eq!(
+        found(&store, &search(Some("ALICE"), None, None, 10)).await?,
+        (vec![], false, 0),
+        "case-sensitive, as ids are"
+    );
+    assert_eq!(
+        found(&store, &search(Some("bob"), None, None, 10)).await?,
+        (vec!["bob".to_string()], false, 1),
+        "an id is a prefix of itself"
+    );
+    // The page size is clamped: never an empty page for 0, never more than the maximum.
+    let (page, more, _) = found(&store, &search(None, None, None, 0)).await?;
+    assert_eq!((page.len(), more), (1, true));
+    assert_eq!(
+        search(None, None, None, 100_000).page_size(),
+        MAX_TENANT_PAGE
+    );
+    Ok(())
+}
+
+pub async fn find_tenants_filters_what_operators_act_on(store: SharedStore) -> CaseResult {
+    // not_started, and never prepared.
+    store.ensure_tenant(&tenant_id("t-new")).await?;
+    // in_progress with two batches to run.
+    let (_, lease) = leased(&store, "t-run").await?;
+    prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
+    // done: nothing to sync.
+    let (_, lease) = leased(&store, "t-done").await?;
+    store
+        .record_prepare(&lease, &prepared(&[Module::sales()]), &[], ts(10))
+        .await?;
+    // paused before its first sync.
+    let paused = tenant_id("t-paused");
+    store.ensure_tenant(&paused).await?;
+    let pause = TenantError {
+        code: "paused".into(),
+        message: "paused by an operator".into(),
+        at: ts(5),
+    };
+    store
+        .set_operator_block(&paused, Some(&pause), ts(5))
+        .await?;
+    // One batch given up on, one still to run.
+    let (failed, lease) = leased(&store, "t-failed").await?;
+    let plan = prepare(&store, &lease, &[Module::sales(), Module::contacts()]).await?;
+    store.start_batch(&lease, &plan[0].id, ts(20)).await?;
+    store
+        .fail_batch(&lease, &plan[0].id, "boom", None, ts(30))
+        .await?;
+    // A failed batch that will be tried again is not a failure an operator acts on.
+    let (_, lease) = leased(&store, "t-retrying").await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
+    store.start_batch(&lease, &plan[0].id, ts(20)).await?;
+    store
+        .fail_batch(&lease, &plan[0].id, "timeout", Some(ts(500)), ts(30))
+        .await?;
+    // Given up on, in another prefix.
+    let (_, lease) = leased(&store, "u-failed").await?;
+    let plan = prepare(&store, &lease, &[Module::sales()]).await?;
+    store.start_batch(&lease, &plan[0].id, ts(20)).await?;
+    store
+        .fail_batch(&lease, &plan[0].id, "boom", None, ts(30))
+        .await?;
+
+    let ids = |names: &[&str]| -> Vec<String> { names.iter().map(|n| n.to_string()).collect() };
+    let of = |filter: TenantFilter| search(None, Some(filter), None, 50);
+    assert_eq!(
+        found(&store, &of(TenantFilter::NotStarted)).await?,
+        (ids(&["t-new", "t-paused"]), false, 2)
+    );
+    assert_eq!(
+        found(&store, &of(TenantFilter::InProgress)).await?,
+        (ids(&["t-failed", "t-retrying", "t-run"]), false, 3),
+        "a tenant whose last initial batch is given up on is done; t-failed still has one"
+    );
+    assert_eq!(
+        found(&store, &of(TenantFilter::Done)).await?,
+        (ids(&["t-done", "u-failed"]), false, 2)
+    );
+    assert_eq!(
+        found(&store, &of(TenantFilter::Blocked)).await?,
+        (ids(&["t-paused"]), false, 1)
+    );
+    assert_eq!(
+        found(&store, &of(TenantFilter::Failed)).await?,
+        (ids(&["t-failed", "u-failed"]), false, 2)
+    );
+    // Prefix and filter together, and paging inside a filter.
+    assert_eq!(
+        found(
+            &store,
+            &search(Some("t-"), Some(TenantFilter::Failed), None, 50)
+        )
+        .await?,
+        (ids(&["t-failed"]), false, 1)
+    );
+    assert_eq!(
+        found(
+            &store,
+            &search(Some("u"), Some(TenantFilter::InProgress), None, 50)
+        )
+        .await?,
+        (vec![], false, 0)
+    );
+    assert_eq!(
+        found(
+            &store,
+            &search(None, Some(TenantFilter::InProgress), None, 2)
+        )
+        .await?,
+        (ids(&["t-failed", "t-retrying"]), true, 3)
+    );
+    assert_eq!(
+        found(
+            &store,
+            &search(None, Some(TenantFilter::InProgress), Some("t-retrying"), 2)
+        )
+        .await?,
+        (ids(&["t-run"]), false, 3)
+    );
+    // A retry takes the tenant out of the failed list; unpausing out of the blocked one.
+    store.retry_failed_batches(&failed, ts(40)).await?;
+    assert_eq!(
+        found(&store, &of(TenantFilter::Failed)).await?,
+        (ids(&["u-failed"]), false, 1)
+    );
+    store.set_operator_block(&paused, None, ts(50)).await?;
+    assert_eq!(
+        found(&store, &of(TenantFilter::Blocked)).await?,
+        (vec![], false, 0)
+    );
+    // Filters by name, as query strings carry them.
+    for filter in TenantFilter::ALL {
+        assert_eq!(filter.as_str().parse::<TenantFilter>(), Ok(filter));
+    }
+    assert!("paused".parse::<TenantFilter>().is_err());
     Ok(())
 }
 

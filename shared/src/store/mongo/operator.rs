@@ -1,5 +1,6 @@
-//! Operators' queries and actions on MongoDB (issue 5): tenants page by page, retrying
-//! permanently failed batches, an operator's block, and counts across every tenant.
+//! Operators' queries and actions on MongoDB (issue 5): tenants page by page (searched by
+//! user id prefix and filtered, issue 13), retrying permanently failed batches, an
+//! operator's block, and counts across every tenant.
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -8,7 +9,8 @@ use mongodb::bson::{doc, Bson, Document};
 use super::{count_slot, date, mongo_error, tenant_from_doc, Fields, MongoStore};
 use crate::modules::Module;
 use crate::store::{
-    BatchStatus, StoreError, StoreOverview, SyncStatus, TenantError, TenantId, TenantState,
+    BatchStatus, StoreError, StoreOverview, SyncStatus, TenantError, TenantFilter, TenantId,
+    TenantMatches, TenantSearch, TenantState,
 };
 
 impl MongoStore {
@@ -32,6 +34,76 @@ impl MongoStore {
             .await
             .map_err(mongo_error)?;
         docs.iter().map(tenant_from_doc).collect()
+    }
+
+    /// The prefix is a range on the unique `userId` index; `not_started` / `in_progress` /
+    /// `done` use the `{syncStatus, enqueuedAt}` index for the count; `failed` first reads
+    /// the ids of tenants with a permanently failed batch through the batches'
+    /// `{status, nextAttemptAt, userId}` index (at most one per tenant).
+    pub(super) async fn find_tenants_impl(
+        &self,
+        search: &TenantSearch,
+    ) -> Result<TenantMatches, StoreError> {
+        let limit = search.page_size();
+        let (low, high) = search.id_range();
+        let mut ids = doc! { "$gte": &low, "$lt": &high };
+        let mut filter = Document::new();
+        match search.filter {
+            Some(TenantFilter::Blocked) => {
+                filter.insert("blocked", doc! { "$ne": Bson::Null });
+            }
+            Some(TenantFilter::Failed) => {
+                let failed: Vec<Bson> = self
+                    .batches_coll()
+                    .distinct(
+                        "userId",
+                        doc! {
+                            "status": BatchStatus::PermanentlyFailed.as_str(),
+                            "userId": { "$gte": &low, "$lt": &high },
+                        },
+                    )
+                    .await
+                    .map_err(mongo_error)?;
+                ids.insert("$in", failed);
+            }
+            Some(other) => {
+                if let Some(status) = other.sync_status() {
+                    filter.insert("syncStatus", status.as_str());
+                }
+            }
+            None => {}
+        }
+        filter.insert("userId", ids.clone());
+        let total = self
+            .tenants()
+            .count_documents(filter.clone())
+            .await
+            .map_err(mongo_error)?;
+        if let Some(after) = &search.after {
+            ids.insert("$gt", after.as_str());
+            filter.insert("userId", ids);
+        }
+        let docs: Vec<Document> = self
+            .tenants()
+            .find(filter)
+            .sort(doc! { "userId": 1 })
+            .limit(i64::from(limit) + 1)
+            .await
+            .map_err(mongo_error)?
+            .try_collect()
+            .await
+            .map_err(mongo_error)?;
+        let mut tenants = docs
+            .iter()
+            .map(tenant_from_doc)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = tenants.len() > limit as usize;
+        tenants.truncate(limit as usize);
+        Ok(TenantMatches {
+            tenants,
+            total,
+            more,
+        })
     }
 
     pub(super) async fn retry_failed_batches_impl(

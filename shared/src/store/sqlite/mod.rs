@@ -1068,6 +1068,13 @@ impl Store for SqliteStore {
         self.list_tenants_impl(after, limit).await
     }
 
+    async fn find_tenants(
+        &self,
+        search: &crate::store::TenantSearch,
+    ) -> Result<crate::store::TenantMatches, StoreError> {
+        self.find_tenants_impl(search).await
+    }
+
     async fn retry_failed_batches(
         &self,
         user_id: &TenantId,

@@ -1,5 +1,6 @@
-//! Operators' queries and actions on SQLite (issue 5): tenants page by page, retrying
-//! permanently failed batches, an operator's block, and counts across every tenant.
+//! Operators' queries and actions on SQLite (issue 5): tenants page by page (searched by
+//! user id prefix and filtered, issue 13), retrying permanently failed batches, an
+//! operator's block, and counts across every tenant.
 
 use std::str::FromStr;
 
@@ -10,8 +11,20 @@ use super::codec::{blocked_json, db_err, tenant_from_row, to_u64, ts, TENANT_COL
 use super::SqliteStore;
 use crate::modules::Module;
 use crate::store::{
-    BatchStatus, StoreError, StoreOverview, SyncStatus, TenantError, TenantId, TenantState,
+    BatchStatus, StoreError, StoreOverview, SyncStatus, TenantError, TenantFilter, TenantId,
+    TenantMatches, TenantSearch, TenantState,
 };
+
+/// The operators' tenant search: a range of the `user_id` primary key (the prefix), the
+/// sync status (bound twice: NULL for any), a blocking error when the third value is 1, a
+/// permanently failed batch (found through the batches' `(user_id, status, ...)` index)
+/// when the fourth is 1. Binds: low, high, status, status, blocked, failed, and the
+/// permanently failed status's name.
+const SEARCH: &str = "FROM odoosyncstatuses t WHERE t.user_id >= ? AND t.user_id < ? \
+     AND (? IS NULL OR t.sync_status = ?) \
+     AND (? = 0 OR t.blocked IS NOT NULL) \
+     AND (? = 0 OR EXISTS (SELECT 1 FROM odoosyncbatches b \
+          WHERE b.user_id = t.user_id AND b.status = ?))";
 
 impl SqliteStore {
     pub(super) async fn list_tenants_impl(
@@ -30,6 +43,58 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         rows.iter().map(tenant_from_row).collect()
+    }
+
+    pub(super) async fn find_tenants_impl(
+        &self,
+        search: &TenantSearch,
+    ) -> Result<TenantMatches, StoreError> {
+        let limit = search.page_size();
+        let (low, high) = search.id_range();
+        let status = search
+            .filter
+            .and_then(TenantFilter::sync_status)
+            .map(|s| s.as_str());
+        let blocked = i64::from(search.filter == Some(TenantFilter::Blocked));
+        let failed = i64::from(search.filter == Some(TenantFilter::Failed));
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) {SEARCH}")))
+            .bind(&low)
+            .bind(&high)
+            .bind(status)
+            .bind(status)
+            .bind(blocked)
+            .bind(failed)
+            .bind(BatchStatus::PermanentlyFailed.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        // Every tenant id sorts after the empty string.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {TENANT_COLUMNS} {SEARCH} AND t.user_id > ? ORDER BY t.user_id LIMIT ?"
+        )))
+        .bind(&low)
+        .bind(&high)
+        .bind(status)
+        .bind(status)
+        .bind(blocked)
+        .bind(failed)
+        .bind(BatchStatus::PermanentlyFailed.as_str())
+        .bind(search.after.as_ref().map_or("", TenantId::as_str))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut tenants = rows
+            .iter()
+            .map(tenant_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = tenants.len() > limit as usize;
+        tenants.truncate(limit as usize);
+        Ok(TenantMatches {
+            tenants,
+            total: to_u64("tenant count", total)?,
+            more,
+        })
     }
 
     pub(super) async fn retry_failed_batches_impl(

@@ -14,7 +14,9 @@ use crate::error::ErrorBody;
 use crate::operator::{
     ActionResult, BatchFailure, ModuleSummary, TenantDetail, TenantPage, TenantSummary,
 };
-use crate::queue::{DeadJob, DeadJobs, DrainResult, QueueDepth};
+use crate::queue::{
+    DeadJob, DeadJobs, DrainResult, LiveWorker, LiveWorkers, QueueDepth, WaitingJob, WaitingJobs,
+};
 use crate::routes;
 use crate::routes::connection::{SaveConnectionRequest, SaveConnectionResponse};
 use crate::routes::health::HealthBody;
@@ -112,7 +114,9 @@ impl Modify for Security {
         routes::admin::pause,
         routes::admin::resume,
         routes::admin::queue_depth,
+        routes::admin::waiting_jobs,
         routes::admin::dead_jobs,
+        routes::admin::live_workers,
         routes::admin::drain_queue,
         routes::health::health,
         routes::health::ready,
@@ -125,7 +129,8 @@ impl Modify for Security {
         BalanceFigures, OpenDocuments, DocumentTally, ContactFigures, EmployeeFigures, Counts,
         MonthRevenue, Activity, RecordsPage, ModulesBody, ModuleInfo, SetModulesRequest,
         TenantPage, TenantSummary, ModuleSummary, TenantDetail, BatchFailure, ActionResult, HealthBody,
-        QueueDepth, DeadJobs, DeadJob, DrainResult,
+        QueueDepth, DeadJobs, DeadJob, DrainResult, WaitingJobs, WaitingJob, LiveWorkers,
+        LiveWorker,
     )),
     modifiers(&Security, &OneCredential),
     tags(

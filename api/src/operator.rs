@@ -1,14 +1,18 @@
 //! Operators' actions on tenants, shared by the admin routes and `odoo-sync admin`: list
-//! tenants with status and errors, show one with its failed batches, retry permanently
-//! failed batches, resync from scratch (the saved connection saved again), verify now, pause
-//! and resume.
+//! tenants with status and errors (searched by user id prefix, filtered, paged, with the
+//! number that match), show one with its failed batches, retry permanently failed batches,
+//! resync from scratch (the saved connection saved again), verify now, pause and resume.
 //! None of them runs a sync: workers pick the changes up.
+//!
+//! Progress as operators see it keeps what was synced apart from what was given up on:
+//! `syncedPercentage` counts done windows only, while the tenant status's
+//! `progressPercentage` (DESIGN.md 4.3, unchanged) counts finished ones, done or failed.
 
 use chrono::Utc;
 use serde::Serialize;
 use shared::store::{
     BatchCounts, BatchKind, BatchStatus, SharedStore, StoreError, SyncStatus, TenantError,
-    TenantId, TenantState, PAUSED_CODE,
+    TenantId, TenantSearch, TenantState, MAX_TENANT_PAGE, PAUSED_CODE,
 };
 use shared::sync::SyncProgress;
 use utoipa::ToSchema;
@@ -19,7 +23,7 @@ use crate::status::{rfc3339, ProgressBody, StatusError};
 use crate::warning::{warnings_of, WarningBody};
 
 /// Longest page of tenants.
-pub const MAX_PAGE: u32 = 200;
+pub const MAX_PAGE: u32 = MAX_TENANT_PAGE;
 
 /// One tenant as operators see it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -32,8 +36,14 @@ pub struct TenantSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<StatusError>,
     pub paused: bool,
-    /// Initial batches, as the tenant's status shows them.
+    /// Initial batches, as the tenant's status shows them. Its `progressPercentage` counts
+    /// batches given up on as finished, so it rises as batches fail: see `syncedPercentage`.
     pub progress: ProgressBody,
+    /// Windows actually synced (done) out of all planned, rounded down: 100 only once every
+    /// window is done; batches given up on never raise it. 0 before the first plan, 100 for
+    /// a sync that had nothing to fetch.
+    #[schema(maximum = 100)]
+    pub synced_percentage: u64,
     /// Permanently failed batches of every kind.
     pub failed_batches: u64,
     /// Failed batches waiting for another attempt.
@@ -95,8 +105,11 @@ pub struct TenantDetail {
 #[serde(rename_all = "camelCase")]
 pub struct TenantPage {
     pub tenants: Vec<TenantSummary>,
-    /// Pass as `after` for the next page; null on the last page.
+    /// Pass as `after` (with the same `search` and `status`) for the next page; null on the
+    /// last page.
     pub next_cursor: Option<String>,
+    /// Tenants matching `search` and `status` on every page.
+    pub total: u64,
 }
 
 /// What an action did.
@@ -177,6 +190,7 @@ async fn summary(
     } else {
         SyncProgress::from_counts(&initial)
     };
+    let synced_percentage = synced_percentage(&progress);
     let now = Utc::now();
     let connection = store.connection(id).await?;
     let redactor = scrubber.redactor(connection.as_ref());
@@ -195,6 +209,7 @@ async fn summary(
             at: rfc3339(e.at),
         }),
         progress: progress.into(),
+        synced_percentage,
         failed_batches: all.permanently_failed,
         retrying_batches: all.failed,
         odoo_version: state.odoo_version,
@@ -217,25 +232,33 @@ async fn summary(
     })
 }
 
-/// Tenants after `after`, at most `limit` (capped at [`MAX_PAGE`]).
+/// Done windows out of all, rounded down (so 100 means every window is synced); when
+/// nothing was planned, what the status says (0 before the first plan, else 100).
+pub fn synced_percentage(progress: &SyncProgress) -> u64 {
+    (progress.completed_batches * 100)
+        .checked_div(progress.total_batches)
+        .unwrap_or(progress.progress_percentage)
+}
+
+/// One page of the tenants `search` asks for (its limit capped at [`MAX_PAGE`]).
 pub async fn list(
     store: &SharedStore,
     scrubber: &StoredErrorScrubber,
-    after: Option<&TenantId>,
-    limit: u32,
+    search: &TenantSearch,
 ) -> Result<TenantPage, StoreError> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let states = store.list_tenants(after, limit).await?;
-    let next_cursor = (states.len() == limit as usize)
-        .then(|| states.last().map(|s| s.user_id.to_string()))
+    let found = store.find_tenants(search).await?;
+    let next_cursor = found
+        .more
+        .then(|| found.tenants.last().map(|s| s.user_id.to_string()))
         .flatten();
-    let mut tenants = Vec::with_capacity(states.len());
-    for state in states {
+    let mut tenants = Vec::with_capacity(found.tenants.len());
+    for state in found.tenants {
         tenants.push(summary(store, scrubber, state).await?);
     }
     Ok(TenantPage {
         tenants,
         next_cursor,
+        total: found.total,
     })
 }
 

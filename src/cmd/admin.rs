@@ -1,5 +1,6 @@
 //! `odoo-sync admin`: the operator routes' actions from a shell, on the same store
-//! (`MONGO_URI`, else SQLite in `DATA_DIR`): list tenants with status and errors, show one,
+//! (`MONGO_URI`, else SQLite in `DATA_DIR`): list tenants with status and errors (by user id
+//! prefix and status, like the operator page), show one,
 //! retry its permanently failed batches, resync it from scratch, pause and resume it, and
 //! mint a tenant token for trying the API; the job queue's depth and dead jobs, and draining
 //! it (`REDIS_URL`, else the standalone SQLite queue in `DATA_DIR`).
@@ -13,7 +14,7 @@ use api::scrub::StoredErrorScrubber;
 use clap::{Args, Subcommand};
 use shared::config::Settings;
 use shared::crypto::Keyring;
-use shared::store::TenantId;
+use shared::store::{TenantFilter, TenantId, TenantSearch};
 
 use super::store::open_store;
 
@@ -33,6 +34,13 @@ pub struct AdminArgs {
 enum AdminAction {
     /// List tenants with status, progress and errors.
     Tenants {
+        /// Only user ids starting with this (case-sensitive).
+        #[arg(long)]
+        search: Option<String>,
+        /// Only tenants in this state: not_started, in_progress, done, blocked (an error or
+        /// a pause) or failed (batches given up on).
+        #[arg(long)]
+        status: Option<TenantFilter>,
         /// Start after this user id.
         #[arg(long)]
         after: Option<String>,
@@ -54,6 +62,8 @@ enum AdminAction {
     Resume { user_id: String },
     /// Show the job queue's depth: waiting and dead jobs.
     Queue,
+    /// List waiting jobs, the next due first (at most 100) and live workers.
+    Waiting,
     /// List dead jobs (at most 100).
     DeadJobs,
     /// Remove every waiting job (safe: the scheduler pushes tenants' jobs again).
@@ -78,8 +88,8 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// The column names above [`print_row`]'s rows.
 fn print_header() {
     println!(
-        "{:<32} {:<12} {:>5} {:>11} {:<11} ERROR",
-        "TENANT", "STATUS", "DONE", "BATCHES", "FAILED"
+        "{:<32} {:<12} {:>6} {:>11} {:<11} ERROR",
+        "TENANT", "STATUS", "SYNCED", "WINDOWS", "FAILED"
     );
 }
 
@@ -90,10 +100,10 @@ fn print_row(t: &TenantSummary) {
         .map(|e| format!("{}: {}", e.code, e.message))
         .unwrap_or_default();
     println!(
-        "{:<32} {:<12} {:>4}% {:>5}/{:<5} failed {:<4} {}",
+        "{:<32} {:<12} {:>5}% {:>5}/{:<5} failed {:<4} {}",
         t.user_id,
         t.sync_status,
-        t.progress.progress_percentage,
+        t.synced_percentage,
         t.progress.completed_batches,
         t.progress.total_batches,
         t.failed_batches,
@@ -121,7 +131,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     }
     if matches!(
         args.action,
-        AdminAction::Queue | AdminAction::DeadJobs | AdminAction::Drain
+        AdminAction::Queue | AdminAction::Waiting | AdminAction::DeadJobs | AdminAction::Drain
     ) {
         let queue = super::queue::open_queue(&settings).await?;
         match args.action {
@@ -135,8 +145,39 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     depth.backend, depth.waiting, depth.dead
                 );
             }
+            AdminAction::Waiting => {
+                let waiting = queue.waiting(api::queue::MAX_JOBS_LISTED).await?;
+                let workers = queue.workers().await?;
+                if args.json {
+                    return print_json(&serde_json::json!({
+                        "waiting": waiting,
+                        "workers": workers,
+                    }));
+                }
+                println!("{} waiting job(s)", waiting.total);
+                for job in &waiting.jobs {
+                    println!(
+                        "{} {} {} {}",
+                        job.id,
+                        job.kind.as_deref().unwrap_or("unreadable"),
+                        job.tenant.as_deref().unwrap_or("-"),
+                        job.run_at.as_deref().unwrap_or("due")
+                    );
+                }
+                println!(
+                    "{} live worker(s) (heartbeat within {} s)",
+                    workers.workers.len(),
+                    workers.live_within_seconds
+                );
+                for w in &workers.workers {
+                    println!(
+                        "{} last seen {} running {}",
+                        w.name, w.last_seen, w.running_jobs
+                    );
+                }
+            }
             AdminAction::DeadJobs => {
-                let dead = queue.dead().await?;
+                let dead = queue.dead(api::queue::MAX_DEAD_LISTED).await?;
                 if args.json {
                     return print_json(&dead);
                 }
@@ -158,9 +199,19 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     // Without ENCRYPTION_KEY stored errors are shown as stored.
     let scrubber = StoredErrorScrubber::new(Keyring::from_settings(&settings).ok());
     match args.action {
-        AdminAction::Tenants { after, limit } => {
-            let after = after.as_deref().map(tenant).transpose()?;
-            let page = operator::list(&store, &scrubber, after.as_ref(), limit).await?;
+        AdminAction::Tenants {
+            search,
+            status,
+            after,
+            limit,
+        } => {
+            let search = TenantSearch {
+                prefix: search.filter(|s| !s.is_empty()),
+                filter: status,
+                after: after.as_deref().map(tenant).transpose()?,
+                limit,
+            };
+            let page = operator::list(&store, &scrubber, &search).await?;
             if args.json {
                 return print_json(&page);
             }
@@ -169,7 +220,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_row(t);
             }
             if let Some(next) = page.next_cursor {
-                println!("… more: --after {next}");
+                println!("… {} in all; more: --after {next}", page.total);
             }
         }
         AdminAction::Show { user_id } => {
@@ -209,6 +260,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminAction::Token { .. }
         | AdminAction::Queue
+        | AdminAction::Waiting
         | AdminAction::DeadJobs
         | AdminAction::Drain => {}
     }

@@ -387,3 +387,35 @@ pub async fn resume(
         retried_batches: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(done: u64, failed: u64, other: u64) -> SyncProgress {
+        SyncProgress::from_counts(&BatchCounts {
+            done,
+            permanently_failed: failed,
+            pending: other,
+            ..BatchCounts::default()
+        })
+    }
+
+    #[test]
+    fn synced_percentage_never_counts_failures() {
+        // Half the windows given up: the status says 50 %, nothing is synced.
+        let p = progress(0, 2, 2);
+        assert_eq!((p.progress_percentage, synced_percentage(&p)), (50, 0));
+        // Failures added as the sync goes on raise the status's number, not this one.
+        assert_eq!(synced_percentage(&progress(1, 0, 3)), 25);
+        assert_eq!(synced_percentage(&progress(1, 2, 1)), 25);
+        // Rounded down: 100 only when every window is synced.
+        let p = progress(199, 0, 1);
+        assert_eq!((p.progress_percentage, synced_percentage(&p)), (100, 99));
+        assert_eq!(synced_percentage(&progress(4, 0, 0)), 100);
+        assert_eq!(synced_percentage(&progress(3, 1, 0)), 75);
+        // Nothing planned: as the status says.
+        assert_eq!(synced_percentage(&SyncProgress::not_started()), 0);
+        assert_eq!(synced_percentage(&progress(0, 0, 0)), 100);
+    }
+}

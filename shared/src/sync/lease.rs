@@ -53,6 +53,12 @@ impl TenantLease {
         self.lost.load(Ordering::Relaxed)
     }
 
+    /// Asks whether the lease is still held, for work running in a task of its own.
+    pub fn still_held(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let lost = Arc::clone(&self.lost);
+        move || !lost.load(Ordering::Relaxed)
+    }
+
     /// Stops renewing and gives the lease up.
     pub async fn release(self) -> Result<(), StoreError> {
         self.renewal.abort();

@@ -27,6 +27,9 @@ pub enum FetchError {
     /// The lease was lost while fetching; the new holder will redo the batch.
     #[error("lease lost while fetching")]
     LeaseLost,
+    /// The task fetching the batch panicked: a failed attempt, like any other.
+    #[error("fetching the batch stopped abnormally: {0}")]
+    Panicked(String),
 }
 
 /// A batch's validated records, ready to write.

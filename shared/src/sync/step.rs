@@ -9,15 +9,18 @@
 //! written in its own fenced transaction: a crash loses at most the batch in flight.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::engine::{release, store_to_fetch, to_delta, Step, SyncEngine, SyncError};
 use super::lease::TenantLease;
 use super::runner::{BatchRunner, FetchError, FetchedRecords};
+use crate::modules::ModelMapping;
 use crate::odoo::{ConnectionInfo, ErrorClass, OdooClient};
 use crate::store::{Batch, BatchKind, BatchStatus, BatchWrite, SyncStatus, TenantId, TenantState};
 
@@ -61,6 +64,14 @@ impl Progress {
             calls: self.calls,
         }
     }
+}
+
+/// How `batch`'s module is read from the tenant's server.
+fn batch_mapping(state: &TenantState, client: &OdooClient, batch: &Batch) -> ModelMapping {
+    let module = state.module(batch.module);
+    let model = module.map_or("", |m| m.model.as_str());
+    let extra_fields = module.map(|m| m.extra_fields.clone()).unwrap_or_default();
+    batch.module.mapping(client.version(), model, &extra_fields)
 }
 
 /// The next batch of `runnable` when it is one more step of the same kind of work: an
@@ -176,12 +187,13 @@ impl SyncEngine {
             let next = (budget_left && go_on())
                 .then(|| take_fresh(&mut runnable))
                 .flatten();
-            // The next batch is read from Odoo while this one is written.
+            // The next batch is read from Odoo while this one is written, in a task of its own
+            // so that decoding it runs on another thread than the write's preparation.
             let (written, next_fetched) = match &next {
                 Some(next) => {
                     let (written, fetched) = tokio::join!(
                         self.write_batch(lease, &batch, &records),
-                        self.fetch_batch(lease, state, &client, next)
+                        self.fetch_batch_in_task(lease, state, &client, next)
                     );
                     (written, Some(fetched))
                 }
@@ -207,7 +219,7 @@ impl SyncEngine {
         &self,
         state: &TenantState,
         info: &ConnectionInfo,
-    ) -> Result<std::sync::Arc<OdooClient>, crate::odoo::OdooError> {
+    ) -> Result<Arc<OdooClient>, crate::odoo::OdooError> {
         let remembered = super::engine::remembered_protocol(state, info);
         self.client_for(&state.user_id, info, remembered).await
     }
@@ -225,15 +237,35 @@ impl SyncEngine {
         client: &OdooClient,
         batch: &Batch,
     ) -> Result<FetchedRecords, FetchError> {
-        let module = state.module(batch.module);
-        let model = module.map_or("", |m| m.model.as_str());
-        let extra_fields = module.map(|m| m.extra_fields.clone()).unwrap_or_default();
-        let mapping = batch.module.mapping(client.version(), model, &extra_fields);
+        let mapping = batch_mapping(state, client, batch);
         let runner = BatchRunner {
             client,
             mapping: &mapping,
         };
         runner.fetch(batch, || !lease.is_lost()).await
+    }
+
+    /// [`Self::fetch_batch`] on a task of its own (aborted if this future is dropped).
+    async fn fetch_batch_in_task(
+        &self,
+        lease: &TenantLease,
+        state: &TenantState,
+        client: &Arc<OdooClient>,
+        batch: &Batch,
+    ) -> Result<FetchedRecords, FetchError> {
+        let mapping = batch_mapping(state, client, batch);
+        let client = Arc::clone(client);
+        let still_held = lease.still_held();
+        let batch = batch.clone();
+        let task = AbortOnDropHandle::new(tokio::spawn(async move {
+            let runner = BatchRunner {
+                client: &client,
+                mapping: &mapping,
+            };
+            runner.fetch(&batch, still_held).await
+        }));
+        task.await
+            .unwrap_or_else(|e| Err(FetchError::Panicked(e.to_string())))
     }
 
     /// Writes a fetched batch in one fenced transaction: a crash leaves all of it to fetch

@@ -222,6 +222,11 @@ async fn refused_credentials_and_bad_input_fail_clearly() {
     .expect("join");
     assert!(!ok, "a refused login must fail");
     assert!(err.contains("refused"), "{err}");
+    assert_eq!(
+        err.matches("refused the credentials").count(),
+        1,
+        "the refusal is said once, not as a log line and again as the error: {err}"
+    );
     assert!(!out.contains("wrong-password-xyz") && !err.contains("wrong-password-xyz"));
 
     let err = sync_refused("ftp://x", &[], &[]);

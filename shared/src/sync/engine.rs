@@ -490,7 +490,9 @@ impl SyncEngine {
                 self.store
                     .set_blocked(lease.lease(), Some(&error), Utc::now())
                     .await?;
-                tracing::warn!(tenant = %user_id, code = %error.code, "tenant blocked: {}", error.message);
+                // Not logged as a warning here: every caller reports `Step::Blocked` itself (the
+                // worker logs it, `sync` fails with it), and saying it twice confuses.
+                tracing::debug!(tenant = %user_id, code = %error.code, "tenant blocked: {}", error.message);
                 Ok(Step::Blocked(error))
             }
             Err(SyncError::Store(StoreError::LeaseLost { .. })) => Ok(Step::Busy),

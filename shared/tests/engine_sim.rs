@@ -774,7 +774,14 @@ async fn many_groups_per_step_cost_the_same_calls(
 /// `totalBatches` means what it meant when every window was a document.
 async fn a_fetch_group_is_one_batch_with_its_windows(store: (SharedStore, Backing)) {
     let w = world(spec(17, 1500), store, options()).await;
-    prepare(&w).await;
+    let step = w
+        .engine
+        .prepare(&w.tenant, &w.info, None)
+        .await
+        .expect("prepare");
+    let Step::Prepared { batches: planned } = step else {
+        panic!("{step:?}");
+    };
     let opts = w.engine.options().clone();
     let max_window = chrono::TimeDelta::from_std(opts.max_window).expect("window");
     let page = u64::from(opts.page_size.max(opts.limit_per_call));
@@ -820,6 +827,7 @@ async fn a_fetch_group_is_one_batch_with_its_windows(store: (SharedStore, Backin
     let progress = w.engine.progress(&w.tenant).await.expect("progress");
     assert_eq!(progress.total_batches, windows_total, "{progress:?}");
     assert_eq!(progress.pending_batches, windows_total, "{progress:?}");
+    assert_eq!(planned as u64, windows_total, "prepare reports windows");
     let steps = drain(&w).await;
     assert_done(&w).await;
     assert_mirror_matches(&w, &Module::defaults()).await;

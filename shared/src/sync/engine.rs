@@ -79,10 +79,11 @@ impl EngineOptions {
 /// What a step did.
 #[derive(Debug)]
 pub enum Step {
-    /// The initial plan was made: this many batches.
+    /// The initial plan was made: this many batches, counted in windows as progress counts
+    /// them (a fetch group's windows are stored in one batch).
     Prepared { batches: usize },
-    /// A batch finished (with `batches - 1` more fetched in the same call); `written`
-    /// records were stored.
+    /// A batch finished, with more in the same step; `batches` counts the windows done (as
+    /// progress does) and `written` the records stored.
     BatchDone {
         batch: Batch,
         batches: usize,
@@ -300,11 +301,10 @@ impl SyncEngine {
             .store
             .record_prepare(lease.lease(), &prepared, &batches, Utc::now())
             .await?;
-        tracing::info!(tenant = %user_id, batches = stored.len(), version = %prepared.odoo_version,
+        let windows = windows_of(&stored);
+        tracing::info!(tenant = %user_id, batches = stored.len(), windows, version = %prepared.odoo_version,
             protocol = %prepared.protocol, "initial sync planned");
-        Ok(Step::Prepared {
-            batches: stored.len(),
-        })
+        Ok(Step::Prepared { batches: windows })
     }
 
     /// The modules a tenant asks for: the names its saved connection lists, else the
@@ -369,7 +369,7 @@ impl SyncEngine {
         tracing::info!(tenant = %user_id, modules = ?planned.iter().map(|p| p.module.as_str()).collect::<Vec<_>>(),
             batches = stored.len(), "modules added");
         Ok(Step::Prepared {
-            batches: stored.len(),
+            batches: windows_of(&stored),
         })
     }
 
@@ -846,6 +846,12 @@ fn ceil_to_second(at: DateTime<Utc>) -> DateTime<Utc> {
     } else {
         floor + TimeDelta::seconds(1)
     }
+}
+
+/// Batches counted in windows, as the progress figures count them.
+fn windows_of(batches: &[Batch]) -> usize {
+    let windows: u64 = batches.iter().map(Batch::window_count).sum();
+    usize::try_from(windows).unwrap_or(usize::MAX)
 }
 
 pub(super) fn to_delta(d: Duration) -> TimeDelta {

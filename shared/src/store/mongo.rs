@@ -38,7 +38,7 @@ use crate::modules::Module;
 use self::codec::{
     batch_doc, batch_filter, batch_from_doc, count_bson, count_slot, date, doc_to_json,
     fence_filter, kept_module, lease_from_doc, modules_bson, modules_of, new_tenant_doc, opt_date,
-    pending_batch, priority, stamp_module, tenant_from_doc, ttl_millis, Fields,
+    priority, stamp_module, tenant_from_doc, ttl_millis, Fields,
 };
 
 mod codec;
@@ -272,7 +272,7 @@ impl MongoStore {
         let created: Vec<Batch> = batches
             .iter()
             .zip(first_seq..)
-            .map(|(new, seq)| pending_batch(user_id, new, seq, now))
+            .map(|(new, seq)| Batch::pending(user_id, new, seq, now))
             .collect();
         if !created.is_empty() {
             let docs: Vec<Document> = created.iter().map(batch_doc).collect();

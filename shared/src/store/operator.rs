@@ -151,3 +151,18 @@ pub struct TenantMatches {
     /// More matching tenants come after the last one of this page.
     pub more: bool,
 }
+
+impl TenantMatches {
+    /// A page from tenants read with a limit one past the page's (`limit + 1`): the extra
+    /// one, when found, only says that more follow.
+    pub(crate) fn page(mut tenants: Vec<TenantState>, limit: u32, total: u64) -> Self {
+        let limit = limit as usize;
+        let more = tenants.len() > limit;
+        tenants.truncate(limit);
+        TenantMatches {
+            tenants,
+            total,
+            more,
+        }
+    }
+}

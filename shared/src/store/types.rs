@@ -390,6 +390,31 @@ impl BatchKind {
 }
 
 impl Batch {
+    /// A new batch as both stores create it from a plan: pending, no attempt yet.
+    pub fn pending(user_id: &TenantId, new: &NewBatch, seq: i64, now: DateTime<Utc>) -> Self {
+        Batch {
+            id: BatchId::new_random(),
+            user_id: user_id.clone(),
+            module: new.module,
+            kind: new.kind,
+            window_start: new.window_start,
+            window_end: new.window_end,
+            status: BatchStatus::Pending,
+            attempts: 0,
+            expected_count: new.expected_count,
+            windows: new.windows.clone(),
+            fetched_count: None,
+            last_error: None,
+            next_attempt_at: now,
+            lease_token: None,
+            seq,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
     /// Whether a worker holding the tenant may run it now: pending, failed and due, or left
     /// `in_progress` by a worker that lost the tenant.
     pub fn is_runnable(&self, now: DateTime<Utc>) -> bool {

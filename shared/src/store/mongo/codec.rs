@@ -80,35 +80,6 @@ pub(super) fn priority(kind: BatchKind) -> i32 {
     }
 }
 
-pub(super) fn pending_batch(
-    user_id: &TenantId,
-    new: &NewBatch,
-    seq: i64,
-    now: DateTime<Utc>,
-) -> Batch {
-    Batch {
-        id: BatchId::new_random(),
-        user_id: user_id.clone(),
-        module: new.module,
-        kind: new.kind,
-        window_start: new.window_start,
-        window_end: new.window_end,
-        status: BatchStatus::Pending,
-        attempts: 0,
-        expected_count: new.expected_count,
-        windows: new.windows.clone(),
-        fetched_count: None,
-        last_error: None,
-        next_attempt_at: now,
-        lease_token: None,
-        seq,
-        created_at: now,
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-    }
-}
-
 pub(super) fn batch_doc(batch: &Batch) -> Document {
     doc! {
         "_id": batch.id.as_str(),

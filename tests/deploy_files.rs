@@ -403,7 +403,7 @@ fn images_come_from_the_environment_with_todays_defaults() {
     // The build args' defaults are the Dockerfile's, and the target one of its stages.
     let dockerfile = read("Dockerfile");
     let build = &service(&compose, "worker")["build"];
-    for arg in ["BUILDER_IMAGE", "RUNTIME_IMAGE"] {
+    for arg in ["BUILDER_IMAGE", "RUNTIME_IMAGE", "ODOO_SYNC_BINARY"] {
         let value = build["args"][arg]
             .as_str()
             .unwrap_or_else(|| panic!("build arg {arg}"));

@@ -158,11 +158,16 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     }
 
     if args.follow && report.blocked.is_none() {
+        // Listening before the line that says so, and for the whole loop: a Ctrl-C right
+        // after the line, or during a pass, stops the follow instead of killing the process
+        // or going unheard.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         eprintln!("Following tenant {tenant}; Ctrl-C to stop");
         let tick = Duration::from_secs(5);
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
+                _ = interrupt.recv() => break,
                 _ = tokio::time::sleep(tick) => {}
             }
             let added = engine

@@ -631,7 +631,7 @@ scale_workers() {
         code="$(exit_code_of "$name")"
         [ "$code" = 0 ] || die "worker $name stopped by the scale-down exited with '$code', not 0"
     done
-    measured "workers scaled to $count in $took s${gone:+ (stopped mid-sync, exit 0: $(printf '%s' "$gone" | tr '\n' ','))}"
+    measured "workers scaled to $count in $took s${gone:+ (the stopped ones exited 0: $(printf '%s' "$gone" | tr '\n' ','))}"
 }
 
 kill_worker_container() {

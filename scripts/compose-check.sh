@@ -66,9 +66,12 @@ OFFLINE_REDIS="odoo-sync-offline/redis:7"
 CHECK_IMAGE="odoo-sync:latest"
 STAGED_BIN="$ROOT/target/prebuilt/odoo-sync"
 
-log() { printf 'compose-check: %s\n' "$*" >&2; }
+# Every line with the seconds since the check started, so its output is a timeline.
+CHECK_STARTED="$EPOCHREALTIME"
+stamp() { awk -v a="$CHECK_STARTED" -v b="$EPOCHREALTIME" 'BEGIN { printf "%6.1f", b - a }'; }
+log() { printf 'compose-check [%s s]: %s\n' "$(stamp)" "$*" >&2; }
 die() {
-    printf 'compose-check: FAILED: %s\n' "$*" >&2
+    printf 'compose-check [%s s]: FAILED: %s\n' "$(stamp)" "$*" >&2
     exit 1
 }
 

@@ -335,12 +335,25 @@ async fn admin_tenants_has_a_header_and_piped_logs_are_plain() {
             .is_some_and(|l| l.starts_with("TENANT") && l.contains("STATUS")),
         "no header row:\n{stdout}"
     );
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("t1 ") && l.contains("done"))
+        .unwrap_or_else(|| panic!("no row for t1:\n{stdout}"));
+    // Every value sits under its column: the right-aligned ones end where their name ends,
+    // the left-aligned ones start where it starts (the failed count alone, no word beside it).
+    let header = lines[0];
+    let column = |name: &str| header.find(name).expect("column");
+    let ends_under = |name: &str| {
+        let end = column(name) + name.len();
+        row.get(end - 1..end).is_some_and(|c| c != " ")
+            && row.get(end..end + 1).is_none_or(|c| c == " ")
+    };
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("t1 ") && l.contains("done")),
-        "no row for t1:\n{stdout}"
+        ends_under("SYNCED") && ends_under("WINDOWS"),
+        "\n{header}\n{row}"
     );
+    let failed = row[column("FAILED")..].split_whitespace().next();
+    assert_eq!(failed, Some("0"), "FAILED column:\n{header}\n{row}");
     assert!(!stderr.is_empty(), "debug logs expected on stderr");
     assert!(
         !stderr.contains('\u{1b}'),

@@ -99,15 +99,15 @@ fn print_row(t: &TenantSummary) {
         .as_ref()
         .map(|e| format!("{}: {}", e.code, e.message))
         .unwrap_or_default();
+    // Each value under its column of [`print_header`]: the windows right-aligned as one
+    // `done/total`, the failed count alone under FAILED.
+    let windows = format!(
+        "{}/{}",
+        t.progress.completed_batches, t.progress.total_batches
+    );
     println!(
-        "{:<32} {:<12} {:>5}% {:>5}/{:<5} failed {:<4} {}",
-        t.user_id,
-        t.sync_status,
-        t.synced_percentage,
-        t.progress.completed_batches,
-        t.progress.total_batches,
-        t.failed_batches,
-        error
+        "{:<32} {:<12} {:>5}% {:>11} {:<11} {}",
+        t.user_id, t.sync_status, t.synced_percentage, windows, t.failed_batches, error
     );
     for w in &t.warnings {
         println!("  warning {}: {}", w.code, w.message);

@@ -42,6 +42,7 @@ async fn operator_page_shows_progress_and_retries_in_a_real_browser() {
     assert!(saved.status().is_success(), "save-connection");
     tenant_with_a_failed_batch(&app.store, "bob").await;
     tenant_with_failed_batches(&app.store, "carol", 7).await;
+    tenant_with_a_failed_group(&app.store, "dave", 3).await;
 
     // Alice's sync, started as a worker would and left part-way.
     let alice = tenant("alice");
@@ -110,7 +111,9 @@ async fn operator_page_shows_progress_and_retries_in_a_real_browser() {
         .await;
     let text = text.as_str().unwrap_or_default();
     assert!(
-        text.contains("1 gave up, 0 retrying") && text.contains("(gave up)"),
+        text.contains("1 window given up, 0 retrying")
+            && text.contains("in 1 batch:")
+            && text.contains("(gave up)"),
         "{text}"
     );
     assert!(
@@ -128,10 +131,27 @@ async fn operator_page_shows_progress_and_retries_in_a_real_browser() {
         .await;
     let carol = carol.as_str().unwrap_or_default();
     assert!(
-        carol.contains("7 gave up") && carol.contains("and 2 more"),
+        carol.contains("7 windows given up")
+            && carol.contains("in 7 batches:")
+            && carol.contains("and 2 more"),
         "{carol}"
     );
     assert_eq!(carol.matches("boom").count(), 5, "{carol}");
+    // One batch of three windows given up: the count says windows, the list one batch.
+    let dave = browser
+        .wait_for(
+            "dave's failure",
+            "const td = document.querySelector('[data-testid=\"failures-dave\"]'); \
+             return td ? td.textContent : null;",
+            |v| v.as_str().is_some_and(|t| t.contains("boom")),
+        )
+        .await;
+    let dave = dave.as_str().unwrap_or_default();
+    assert!(
+        dave.contains("3 windows given up, 0 retrying") && dave.contains("in 1 batch:"),
+        "{dave}"
+    );
+    assert_eq!(dave.matches("boom").count(), 1, "{dave}");
     browser.click("[data-testid=\"retry-bob\"]").await;
     browser
         .wait_for(

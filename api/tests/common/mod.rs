@@ -415,6 +415,59 @@ pub async fn tenant_with_a_failed_batch(store: &SharedStore, user: &str) {
 
 /// A tenant planned with `failed + 1` batches of which the first `failed` were given up on.
 pub async fn tenant_with_failed_batches(store: &SharedStore, user: &str, failed: usize) {
+    let now = chrono::Utc::now();
+    let hours = failed as i64 + 1;
+    let plan: Vec<shared::store::NewBatch> = (0..hours)
+        .map(|i| {
+            shared::store::NewBatch::window(
+                shared::modules::Module::sales(),
+                shared::store::BatchKind::Initial,
+                now - chrono::Duration::hours(hours - i),
+                now - chrono::Duration::hours(hours - 1 - i),
+                Some(1),
+            )
+        })
+        .collect();
+    tenant_with_plan_failed(store, user, plan, failed).await;
+}
+
+/// A tenant whose initial sync is one fetch group of `windows` one-hour windows, given up on
+/// (one batch that progress counts as `windows`), and one window still pending.
+pub async fn tenant_with_a_failed_group(store: &SharedStore, user: &str, windows: usize) {
+    let now = chrono::Utc::now();
+    let hours = windows as i64 + 1;
+    let group: Vec<shared::store::BatchWindow> = (0..windows as i64)
+        .map(|i| shared::store::BatchWindow {
+            start: now - chrono::Duration::hours(hours - i),
+            end: now - chrono::Duration::hours(hours - 1 - i),
+            count: 1,
+        })
+        .collect();
+    let plan = vec![
+        shared::store::NewBatch::group(
+            shared::modules::Module::sales(),
+            shared::store::BatchKind::Initial,
+            &group,
+        )
+        .expect("a group"),
+        shared::store::NewBatch::window(
+            shared::modules::Module::sales(),
+            shared::store::BatchKind::Initial,
+            now - chrono::Duration::hours(1),
+            now,
+            Some(1),
+        ),
+    ];
+    tenant_with_plan_failed(store, user, plan, 1).await;
+}
+
+/// A prepared tenant with `plan`, its first `failed` batches given up on.
+async fn tenant_with_plan_failed(
+    store: &SharedStore,
+    user: &str,
+    plan: Vec<shared::store::NewBatch>,
+    failed: usize,
+) {
     let id = tenant(user);
     let now = chrono::Utc::now();
     store
@@ -436,18 +489,6 @@ pub async fn tenant_with_failed_batches(store: &SharedStore, user: &str, failed:
         }],
         employee_access: shared::modules::EmployeeAccess::Full,
     };
-    let hours = failed as i64 + 1;
-    let plan: Vec<shared::store::NewBatch> = (0..hours)
-        .map(|i| {
-            shared::store::NewBatch::window(
-                shared::modules::Module::sales(),
-                shared::store::BatchKind::Initial,
-                now - chrono::Duration::hours(hours - i),
-                now - chrono::Duration::hours(hours - 1 - i),
-                Some(1),
-            )
-        })
-        .collect();
     let batches = store
         .record_prepare(&lease, &prepared, &plan, now)
         .await
